@@ -1,0 +1,45 @@
+"""newsqa: ask questions of news articles, get short answers that cite them.
+
+    >>> from qa import ask
+    >>> print(ask("What did Tesla agree with Baidu?"))
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from vectorstore.types import Filters
+
+from .chain import History, NewsQA
+from .settings import Settings, get_settings
+from .types import Answer, Citation, Source
+
+__all__ = ["Answer", "Citation", "Filters", "NewsQA", "Settings", "Source", "ask", "ask_stream",
+           "get_settings", "open_qa"]
+
+_instances: dict[str, NewsQA] = {}
+
+
+def open_qa(settings: Settings | dict | None = None) -> NewsQA:
+    """A NewsQA for these settings, created once and reused (models load once per process)."""
+    resolved = get_settings(settings)
+    key = json.dumps(resolved.model_dump(mode="json"), sort_keys=True)
+    if key not in _instances:
+        _instances[key] = NewsQA(resolved)
+    return _instances[key]
+
+
+def ask(question: str, *, history: History = None, filters: Filters | dict | None = None,
+        settings: Settings | dict | None = None, question_date: str | None = None) -> Answer:
+    """Answer a question from the stored articles, citing them; `refused=True` when they don't say."""
+    return open_qa(settings).ask(question, history=history, filters=filters,
+                                 question_date=question_date)
+
+
+def ask_stream(question: str, *, history: History = None, filters: Filters | dict | None = None,
+               settings: Settings | dict | None = None, question_date: str | None = None
+               ) -> Iterator[Answer]:
+    """Like `ask`, yielding partial answers while the model writes, then the verified one."""
+    return open_qa(settings).ask_stream(question, history=history, filters=filters,
+                                        question_date=question_date)

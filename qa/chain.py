@@ -1,0 +1,184 @@
+"""The LangChain runnable: question -> numbered sources -> prompt -> chat model -> cited answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+
+from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda, RunnablePassthrough
+
+from vectorstore.embed import LocalEmbeddings
+from vectorstore.load import load_sources
+from vectorstore.store import NewsStore
+from vectorstore.types import Filters, IngestReport
+
+from .cite import verify
+from .extract import extractive_answer
+from .models import get_chat_model
+from .prompts import ANSWER_PROMPT, CANNOT_ANSWER, CONDENSE_PROMPT, format_sources
+from .retrieve import DenseRetriever, Retriever
+from .settings import Settings, get_settings
+from .types import Answer, Source
+
+History = Sequence[dict] | Sequence[tuple[str, str]] | None
+
+
+class NewsQA:
+    """The product's library surface: ingest sources, ask questions, list what is stored.
+
+    Every part is a keyword argument with a default from settings, so tests can pass fakes.
+    """
+
+    def __init__(self, settings: Settings | dict | None = None, *, embeddings=None,
+                 chat_model: BaseChatModel | None = None, store: NewsStore | None = None,
+                 retriever: Retriever | None = None) -> None:
+        self.settings = get_settings(settings)
+        self.embeddings = embeddings or LocalEmbeddings(
+            self.settings.store.embedding_model, self.settings.store.embedding_batch_size
+        )
+        self.store = store or NewsStore(self.settings.store, self.embeddings)
+        self.retriever = retriever or DenseRetriever(self.store)
+        self._chat_model = chat_model
+        self._chain: Runnable | None = None
+
+    @property
+    def chat_model(self) -> BaseChatModel | None:
+        """Loaded on first use, so listing or ingesting never waits for the model."""
+        if self._chat_model is None and self.settings.llm.provider != "extractive":
+            self._chat_model = get_chat_model(self.settings)
+        return self._chat_model
+
+    # --- ingestion -------------------------------------------------------------------------
+    def ingest(self, sources: Iterable[str], progress: bool | None = None) -> IngestReport:
+        """Load files, folders, URLs, feeds or JSON Lines and store them; never raises for bad input."""
+        return self.store.ingest(load_sources(sources), progress=progress)
+
+    def articles(self) -> list[dict]:
+        return self.store.articles()
+
+    # --- answering -------------------------------------------------------------------------
+    @property
+    def chain(self) -> Runnable:
+        """{"question", "filters", "question_date"} -> {... "sources", "answer"} (streams answer)."""
+        if self._chain is None:
+            self._chain = RunnableLambda(self._retrieve).with_config(run_name="retrieve") | (
+                RunnablePassthrough.assign(answer=self._generator())
+            )
+        return self._chain
+
+    def _generator(self) -> Runnable:
+        nothing_found = RunnableLambda(lambda _: CANNOT_ANSWER)
+        if self.settings.llm.provider == "extractive":
+            generate = RunnableLambda(
+                lambda x: extractive_answer(x["question"], x["sources"], self._embed) or CANNOT_ANSWER
+            )
+        else:
+            generate = ANSWER_PROMPT | self.chat_model | StrOutputParser()
+        return RunnableBranch((lambda x: not x["sources"], nothing_found), generate)
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        return self.embeddings.embed_documents(texts)
+
+    def _retrieve(self, inputs: dict) -> dict:
+        r = self.settings.retrieval
+        found = self.retriever.retrieve(inputs["question"], r.fetch_k, inputs.get("filters"))
+        sources = to_sources([(d, s) for d, s in found if s >= r.min_score][: r.k])
+        date = inputs.get("question_date")
+        return {
+            **inputs,
+            "sources": sources,
+            "sources_text": format_sources(sources),
+            "date_line": f"Today's date is {date}.\n\n" if date else "",
+        }
+
+    def standalone_question(self, question: str, history: History) -> str:
+        """The question rewritten to stand alone, using the conversation before it."""
+        turns = _history_lines(history)
+        if not turns or self.chat_model is None:
+            return question
+        condense = CONDENSE_PROMPT | self.chat_model | StrOutputParser()
+        rewritten = condense.invoke({"history": "\n".join(turns[-6:]), "question": question})
+        rewritten = rewritten.strip().splitlines()[0].strip() if rewritten.strip() else ""
+        # A small model sometimes answers instead of rewriting; keep the user's words then.
+        if not rewritten or len(rewritten) > 3 * len(question) + 80:
+            return question
+        return rewritten
+
+    def ask_stream(self, question: str, *, history: History = None,
+                   filters: Filters | dict | None = None, question_date: str | None = None
+                   ) -> Iterator[Answer]:
+        """Partial answers as tokens arrive (done=False), then the verified answer (done=True)."""
+        question = question.strip()
+        if not question:
+            raise ValueError("the question is empty")
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        standalone = self.standalone_question(question, history)
+        if history:
+            timings["rewrite"] = time.perf_counter() - start
+        inputs = {"question": standalone, "filters": Filters.coerce(filters),
+                  "question_date": question_date}
+        sources: list[Source] = []
+        text = ""
+        t0 = time.perf_counter()
+        for part in self.chain.stream(inputs):
+            if "sources" in part:
+                sources = part["sources"]
+                timings["retrieve"] = time.perf_counter() - t0
+            if part.get("answer"):
+                if not text:
+                    timings["first_token"] = time.perf_counter() - t0
+                text += part["answer"]
+                yield Answer(question=question, text=text, sources=sources, done=False,
+                             standalone_question=_if_changed(standalone, question))
+        timings["generate"] = time.perf_counter() - t0 - timings.get("retrieve", 0.0)
+        t1 = time.perf_counter()
+        verified, citations, refused = verify(text, sources, self._embed)
+        timings["verify"] = time.perf_counter() - t1
+        timings["total"] = time.perf_counter() - start
+        yield Answer(question=question, text=verified, citations=citations, sources=sources,
+                     refused=refused, standalone_question=_if_changed(standalone, question),
+                     timings=timings)
+
+    def ask(self, question: str, *, history: History = None, filters: Filters | dict | None = None,
+            question_date: str | None = None) -> Answer:
+        """A short answer that cites the articles it came from, or a plain refusal."""
+        *_, final = self.ask_stream(question, history=history, filters=filters,
+                                    question_date=question_date)
+        return final
+
+
+def to_sources(found: list[tuple[Document, float]]) -> list[Source]:
+    """Retrieved chunks -> numbered sources [1]..[k], the only conversion out of LangChain types."""
+    return [
+        Source(
+            n=i, chunk_id=doc.id or f"{doc.metadata['article_id']}:{doc.metadata.get('chunk', 0)}",
+            article_id=doc.metadata["article_id"], title=doc.metadata.get("title", ""),
+            source=doc.metadata.get("source", ""), published=doc.metadata.get("published", ""),
+            url=doc.metadata.get("url") or None, text=doc.page_content, score=float(score),
+        )
+        for i, (doc, score) in enumerate(found, start=1)
+    ]
+
+
+def _history_lines(history: History) -> list[str]:
+    lines = []
+    for turn in history or []:
+        if isinstance(turn, dict):
+            role = "User" if turn.get("role") == "user" else "Assistant"
+            content = turn.get("content")
+            if isinstance(content, list):  # Gradio may send content as a list of parts
+                content = " ".join(p.get("text", "") if isinstance(p, dict) else str(p)
+                                   for p in content)
+            lines.append(f"{role}: {content}")
+        else:
+            user, bot = turn
+            lines += [f"User: {user}", f"Assistant: {bot}"]
+    return lines
+
+
+def _if_changed(standalone: str, question: str) -> str | None:
+    return standalone if standalone != question else None

@@ -1,0 +1,140 @@
+"""Citations are verified, not trusted: each answer sentence is matched to the passages that support it.
+
+A small model may cite the wrong source, cite nothing, or add a claim found in no source. So every
+sentence of an answer is scored against every sentence of every retrieved passage (word overlap and
+embedding similarity, with numbers required to appear in the passage), the model's own [n] markers
+are kept only where that check agrees, a supported sentence without a marker gets the best one, and
+a sentence that no passage supports is dropped. An answer left with no supported sentence is a
+refusal: it cites nothing it was given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from vectorstore.text import split_sentences
+
+from .prompts import CANNOT_ANSWER
+from .types import Citation, Source
+
+Embed = Callable[[list[str]], list[list[float]]]
+
+MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_STOP = set(
+    "a an the of to in on at for by with and or but is are was were be been being has have had "
+    "it its this that these those as from into about which who whom what when where why how "
+    "their there they them he she his her we our you your i not no do does did will would can "
+    "could should may might also than then so such said says according".split()
+)
+_REFUSALS = re.compile(
+    r"can(?:no|')t answer|cannot be answered|(?:do|does) not (?:contain|mention|say|provide|"
+    r"include|specify)|no information|not (?:mentioned|specified|provided|stated) in|"
+    r"(?:isn't|is not) (?:mentioned|in the sources)|unable to (?:answer|find|determine)|"
+    r"not possible to (?:answer|determine)|don't (?:know|have)",
+    re.IGNORECASE,
+)
+
+SUPPORT_THRESHOLD = 0.55
+
+
+@dataclass
+class Support:
+    source: Source
+    quote: str
+    score: float
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def is_refusal(text: str) -> bool:
+    return not text.strip() or bool(_REFUSALS.search(text))
+
+
+def split_answer(text: str) -> list[tuple[str, list[int]]]:
+    """Answer sentences with the [n] markers the model put on each."""
+    out = []
+    for sentence in split_sentences(text):
+        markers = [int(n) for group in MARKER.findall(sentence) for n in group.split(",")]
+        clean = MARKER.sub("", sentence).strip()
+        if clean:
+            out.append((clean, markers))
+        elif markers and out:  # a marker split off as its own "sentence" belongs to the last one
+            out[-1][1].extend(markers)
+    return out
+
+
+def _passage_units(source: Source) -> list[str]:
+    """A passage's sentences, and neighbouring pairs, so a claim spanning two sentences matches."""
+    sentences = split_sentences(source.text)
+    pairs = [f"{a} {b}" for a, b in zip(sentences, sentences[1:], strict=False)]
+    return sentences + pairs
+
+
+def _lexical(claim: str, unit: str) -> float:
+    words = content_words(claim)
+    if not words:
+        return 0.0
+    unit_words = content_words(unit)
+    overlap = len(words & unit_words) / len(words)
+    numbers = set(_NUMBER.findall(claim))
+    if numbers and not numbers <= set(_NUMBER.findall(unit)):
+        overlap *= 0.5  # a number the passage does not state is not supported by it
+    return overlap
+
+
+def find_support(claims: list[str], sources: list[Source], embed: Embed | None
+                 ) -> list[list[Support]]:
+    """For each claim, the sources that support it (best first), with the quoted passage."""
+    units = [(s, u) for s in sources for u in _passage_units(s)]
+    if not claims or not units:
+        return [[] for _ in claims]
+    lexical = np.array([[_lexical(c, u) for _, u in units] for c in claims])
+    if embed is not None:
+        vectors = np.array(embed(claims + [u for _, u in units]), dtype=float)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
+        semantic = vectors[: len(claims)] @ vectors[len(claims):].T
+        scores = 0.5 * lexical + 0.5 * np.clip(semantic, 0, 1)
+    else:
+        scores = lexical
+    result = []
+    for row in scores:
+        best: dict[int, Support] = {}
+        for j in np.argsort(-row):
+            source, unit = units[j]
+            if row[j] < SUPPORT_THRESHOLD:
+                break
+            if source.n not in best:
+                best[source.n] = Support(source, unit, float(row[j]))
+        result.append(sorted(best.values(), key=lambda s: -s.score))
+    return result
+
+
+def verify(text: str, sources: list[Source], embed: Embed | None
+           ) -> tuple[str, list[Citation], bool]:
+    """Check an answer against its sources: (text with verified markers, citations, refused)."""
+    if is_refusal(text):
+        return CANNOT_ANSWER, [], True
+    sentences = split_answer(text)
+    supports = find_support([s for s, _ in sentences], sources, embed)
+    kept: list[str] = []
+    citations: dict[int, Citation] = {}
+    for (sentence, markers), found in zip(sentences, supports, strict=True):
+        if not found:
+            continue  # a claim no passage supports is not shown
+        by_n = {s.source.n: s for s in found}
+        chosen = [by_n[n] for n in dict.fromkeys(markers) if n in by_n] or [found[0]]
+        for support in chosen:
+            citations.setdefault(support.source.n, Citation.from_source(support.source, support.quote))
+        kept.append(sentence + "".join(f" [{s.source.n}]" for s in chosen))
+    if not kept:
+        return CANNOT_ANSWER, [], True
+    ordered = sorted(citations.values(), key=lambda c: c.n)
+    return " ".join(kept), ordered, False

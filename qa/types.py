@@ -1,0 +1,87 @@
+"""What `ask()` returns: an answer that owns its citations and renders itself with its sources."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Source(BaseModel):
+    """A retrieved passage, numbered as the model saw it."""
+
+    n: int = Field(description="The [n] marker the passage had in the prompt.")
+    chunk_id: str
+    article_id: str
+    title: str
+    source: str = ""
+    published: str = ""
+    url: str | None = None
+    text: str
+    score: float = 0.0
+
+    def label(self) -> str:
+        details = ", ".join(x for x in (self.source, self.published) if x)
+        return f"{self.title} ({details})" if details else self.title
+
+
+class Citation(BaseModel):
+    """A [n] marker in the answer, with the article and the passage that supports the claim."""
+
+    n: int
+    article_id: str
+    chunk_id: str
+    title: str
+    source: str = ""
+    published: str = ""
+    url: str | None = None
+    quote: str = Field(description="The sentence(s) of the source that support the claim.")
+
+    @classmethod
+    def from_source(cls, src: Source, quote: str) -> Citation:
+        return cls(
+            n=src.n, article_id=src.article_id, chunk_id=src.chunk_id, title=src.title,
+            source=src.source, published=src.published, url=src.url, quote=quote,
+        )
+
+
+class Answer(BaseModel):
+    """A short answer with [n] markers, the citations behind them and everything retrieved."""
+
+    question: str
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)
+    refused: bool = False
+    standalone_question: str | None = Field(
+        default=None, description="The question rewritten from the chat history, when it was."
+    )
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
+    done: bool = Field(default=True, description="False on the partial answers of a stream.")
+
+    @property
+    def cited_sources(self) -> list[Source]:
+        cited = {c.n for c in self.citations}
+        return [s for s in self.sources if s.n in cited]
+
+    def to_json_dict(self) -> dict:
+        """The shape `newsqa ask --json` prints."""
+        return {
+            "text": self.text,
+            "refused": self.refused,
+            "citations": [
+                {k: c.model_dump()[k] for k in
+                 ("n", "article_id", "title", "source", "published", "url", "quote")}
+                for c in self.citations
+            ],
+            "sources": [s.model_dump() for s in self.sources],
+        }
+
+    def __str__(self) -> str:
+        lines = [self.text]
+        if self.citations:
+            lines.append("")
+            for c in self.citations:
+                details = ", ".join(x for x in (c.source, c.published) if x)
+                head = f"[{c.n}] {c.title}" + (f" ({details})" if details else "")
+                lines.append(head + (f" <{c.url}>" if c.url else ""))
+                lines.append(f'    "{c.quote}"')
+        return "\n".join(lines)

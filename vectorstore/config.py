@@ -1,0 +1,39 @@
+"""Settings for the store side: where Chroma lives, how text is chunked and embedded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import BaseModel, Field
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("newsqa", appauthor=False))
+
+
+class StoreSettings(BaseModel):
+    """Chroma, chunking and embedding settings."""
+
+    path: Path = Field(
+        default_factory=lambda: default_data_dir() / "store",
+        description="Folder of the embedded Chroma store (and the keyword index beside it).",
+    )
+    chroma_host: str | None = Field(
+        default=None, description="Host of a `chroma run` server; when set, `path` holds only the keyword index."
+    )
+    chroma_port: int = Field(default=8000, description="Port of the Chroma server.")
+    collection: str = Field(default="news", description="Chroma collection name.")
+    chunk_size: int = Field(default=800, ge=200, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(default=150, ge=0, description="Characters shared by neighbouring chunks.")
+    embedding_model: str | None = Field(
+        default=None,
+        description="Folder of a sentence-transformers model; default: the packaged all-MiniLM-L6-v2.",
+    )
+    embedding_batch_size: int = Field(default=32, ge=1, description="Chunks embedded per batch.")
+    hnsw_ef_construction: int = Field(default=200, description="HNSW build-time candidate list.")
+    hnsw_ef_search: int = Field(default=100, description="HNSW query-time candidate list.")
+    hnsw_max_neighbors: int = Field(default=32, description="HNSW graph degree (M).")
+    max_article_chars: int = Field(
+        default=2_000_000, description="Articles longer than this are refused as too large."
+    )

@@ -24,6 +24,7 @@ from .types import Citation, Source
 Embed = Callable[[list[str]], list[list[float]]]
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_TRAILING_MARKERS = re.compile(r"([.!?])\s*((?:\[\d+(?:\s*,\s*\d+)*\]\s*)+)")
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _STOP = set(
@@ -60,6 +61,9 @@ def is_refusal(text: str) -> bool:
 
 def split_answer(text: str) -> list[tuple[str, list[int]]]:
     """Answer sentences with the [n] markers the model put on each."""
+    # "claim. [2] Next claim" -> "claim [2]. Next claim": a marker after the full stop is the
+    # previous sentence's, not the next one's.
+    text = _TRAILING_MARKERS.sub(lambda m: f" {m.group(2).strip()}{m.group(1)} ", text)
     out = []
     for sentence in split_sentences(text):
         markers = [int(n) for group in MARKER.findall(sentence) for n in group.split(",")]

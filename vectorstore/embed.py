@@ -21,6 +21,10 @@ def default_model_path() -> str:
 @lru_cache(maxsize=4)
 def _load(path: str):
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars are noise on every command
+    hf_logging.set_verbosity_error()
 
     if not os.path.isdir(path):
         raise FileNotFoundError(

@@ -190,7 +190,8 @@ class NewsStore:
         found = self.vectorstore.similarity_search_by_vector_with_relevance_scores(
             vector, k=k, filter=where
         )
-        return list(found)
+        # langchain-chroma returns the cosine distance here; callers want a similarity.
+        return [(doc, 1.0 - distance) for doc, distance in found]
 
     def get(self, ids: list[str]) -> list[Document]:
         """Chunks by id, in the order asked (missing ids are left out)."""

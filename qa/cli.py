@@ -1,0 +1,187 @@
+"""The `newsqa` console script: ingest, ask, ui, eval, articles.
+
+    newsqa ingest samples/news https://example.com/feed.xml
+    newsqa ask "What did Tesla agree with Baidu?" --json
+    newsqa ui
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .settings import Settings, get_settings
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "news"
+EPILOG = """settings: every option has an environment variable (NEWSQA_STORE__PATH,
+NEWSQA_STORE__CHROMA_HOST, NEWSQA_LLM__PROVIDER=openai|ollama|extractive, NEWSQA_LLM__BASE_URL,
+NEWSQA_LLM__MODEL, ...) and may be set in a TOML file named by NEWSQA_CONFIG (default
+./newsqa.toml). See README.md."""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("store and model")
+    g.add_argument("--store", type=Path, help="store folder (default: in the user data folder)")
+    g.add_argument("--chroma-host", help="use the Chroma server on this host instead of a folder")
+    g.add_argument("--chroma-port", type=int, help="port of the Chroma server (default 8000)")
+    g.add_argument("--provider", choices=["local", "openai", "ollama", "extractive"],
+                   help="chat model provider (default: local, the bundled Qwen2.5)")
+    g.add_argument("--model", help="model name for openai/ollama, or qwen2.5-0.5b|qwen2.5-1.5b "
+                   "for the local provider")
+    g.add_argument("--base-url", help="server URL for the openai/ollama providers")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Command-line options over environment and config file, over defaults."""
+    store, llm = {}, {}
+    if getattr(args, "store", None):
+        store["path"] = args.store
+    if getattr(args, "chroma_host", None):
+        store["chroma_host"] = args.chroma_host
+    if getattr(args, "chroma_port", None):
+        store["chroma_port"] = args.chroma_port
+    if getattr(args, "provider", None):
+        llm["provider"] = args.provider
+    if getattr(args, "base_url", None):
+        llm["base_url"] = args.base_url
+    if getattr(args, "model", None):
+        is_local = (llm.get("provider") or get_settings().llm.provider) == "local"
+        llm["local_model" if is_local else "model"] = args.model
+    overrides = {k: v for k, v in (("store", store), ("llm", llm)) if v}
+    return get_settings(overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsqa", description="Ask questions of news articles; answers cite their sources.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="load files, folders, URLs, feeds or JSON Lines into the store")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="a file, folder, article URL, RSS/Atom feed URL or .jsonl file")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _common(p)
+
+    p = sub.add_parser("ask", help="answer a question from the stored articles, with citations")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    p.add_argument("--outlet", action="append", dest="outlets", metavar="NAME",
+                   help="only articles from this outlet (repeatable)")
+    p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="published on or after")
+    p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="published on or before")
+    p.add_argument("--date", dest="question_date", metavar="YYYY-MM-DD",
+                   help="the date the question is asked on ('this week' is the week before it)")
+    _common(p)
+
+    p = sub.add_parser("articles", help="list the stored articles")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("ui", help="serve the web UI (ingests the sample corpus into an empty store)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login")
+    p.add_argument("--no-samples", action="store_true",
+                   help="do not ingest the sample corpus into an empty store")
+    _common(p)
+
+    p = sub.add_parser("eval", help="score answers against a gold question/answer set")
+    _common(p)
+    try:
+        from .evaluate import add_eval_arguments
+    except ImportError:
+        add_eval_arguments = None
+    if add_eval_arguments:
+        add_eval_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        return COMMANDS[args.command](args, settings)
+    except KeyboardInterrupt:
+        print("newsqa: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the edge: one clear line, no traceback
+        print(f"newsqa: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_ingest(args, settings: Settings) -> int:
+    from . import NewsQA
+
+    report = NewsQA(settings).ingest(args.sources)
+    if args.json:
+        print(json.dumps({**report.counts(), "failures": [vars(f) for f in report.failed],
+                          "chunks": report.chunks_written, "seconds": round(report.seconds, 2)}))
+    else:
+        print(report.summary())
+    # Partial failure is not a crash: the good items are stored; 3 tells scripts something failed.
+    return 3 if report.failed else 0
+
+
+def cmd_ask(args, settings: Settings) -> int:
+    from . import NewsQA
+
+    qa = NewsQA(settings)
+    if qa.store.count() == 0:
+        raise RuntimeError(f"the store at {settings.store.path} is empty; run `newsqa ingest` first")
+    filters = {"sources": args.outlets, "date_from": args.date_from, "date_to": args.date_to}
+    filters = {k: v for k, v in filters.items() if v} or None
+    if args.json:
+        answer = qa.ask(args.question, filters=filters, question_date=args.question_date)
+        print(json.dumps(answer.to_json_dict(), ensure_ascii=False))
+        return 0
+    shown = 0
+    for answer in qa.ask_stream(args.question, filters=filters, question_date=args.question_date):
+        if not answer.done and sys.stdout.isatty():
+            print(answer.text[shown:], end="", flush=True)
+            shown = len(answer.text)
+    if shown:
+        print("\n")
+    print(answer)
+    return 0
+
+
+def cmd_articles(args, settings: Settings) -> int:
+    from . import NewsQA
+
+    rows = NewsQA(settings).articles()
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+    else:
+        for r in rows:
+            print(f"{r['published'] or '----------'}  {r['source'][:24]:24}  {r['title']}")
+        print(f"{len(rows)} articles")
+    return 0
+
+
+def cmd_ui(args, settings: Settings) -> int:
+    from . import NewsQA
+
+    qa = NewsQA(settings)
+    if qa.store.count() == 0 and not args.no_samples and SAMPLES.is_dir():
+        print(f"The store is empty: ingesting the sample corpus from {SAMPLES} ...", file=sys.stderr)
+        print(qa.ingest([str(SAMPLES)]).summary(), file=sys.stderr)
+    import ui
+
+    return ui.launch(qa, host=args.host, port=args.port, auth=args.auth) or 0
+
+
+def cmd_eval(args, settings: Settings) -> int:
+    from .evaluate import run_eval
+
+    return run_eval(args, settings)
+
+
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "articles": cmd_articles, "ui": cmd_ui,
+            "eval": cmd_eval}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Shared fakes: a deterministic embedding, a chat model that answers from its sources, a store.
+
+Fakes over mocks: the fake embedding hashes words into a vector (so passages sharing words with a
+question rank first), and the fake chat model answers with the source sentence that shares most
+words with the question, marked with its [n], the way a good small model would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples" / "news"
+SAMPLE_QA = ROOT / "samples" / "qa.jsonl"
+SHARED = ROOT.parent / "shared" / "data"
+TESLA_ID = "ue2a2680cd103aada"
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = set("the a an of to in on and for with what did does is was were who which how that "
+            "this by at as from it its be are has have said".split())
+
+
+def words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+
+
+class FakeEmbeddings(Embeddings):
+    """Hashed bag of words, normalised: deterministic and fast, with some real ranking signal."""
+
+    dim = 512
+
+    def _vector(self, text: str) -> list[float]:
+        v = np.zeros(self.dim)
+        for w in words(text):
+            v[int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
+        norm = np.linalg.norm(v)
+        return (v / norm if norm else v + 1 / np.sqrt(self.dim)).tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+
+class FakeChatModel(BaseChatModel):
+    """Answers with the source sentence sharing most words with the question, plus its [n].
+
+    For a condense (rewrite) request it appends the previous user question's words, so a
+    follow-up keeps its topic. `replies`, when given, are returned in order instead.
+    """
+
+    replies: list[str] = []
+    calls: list[str] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake"
+
+    def respond(self, messages) -> str:
+        system, user = str(messages[0].content), str(messages[-1].content)
+        self.calls.append(user)
+        if self.replies:
+            return self.replies.pop(0)
+        if "Rewrite" in system:
+            history = re.findall(r"User: (.*)", user)
+            last = re.search(r"Last question: (.*)", user).group(1)
+            return f"{last} (about: {history[-1]})" if history else last
+        best, best_score = "", 0
+        for n, body in re.findall(r"\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\Z)", system, re.S):
+            for sentence in re.split(r"(?<=[.!?])\s+", body):
+                score = len(set(words(sentence)) & set(words(user)))
+                if score > best_score:
+                    best, best_score = f"{sentence.strip()} [{n}]", score
+        return best if best_score >= 2 else "I can't answer that from these articles."
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(self.respond(messages)))])
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        for token in re.findall(r"\S+\s*", self.respond(messages)):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=token))
+
+
+@pytest.fixture
+def fake_embeddings() -> FakeEmbeddings:
+    return FakeEmbeddings()
+
+
+@pytest.fixture
+def fake_chat() -> FakeChatModel:
+    return FakeChatModel(replies=[], calls=[])
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Settings with the store and the model cache in a temporary folder."""
+    from qa.settings import get_settings
+
+    return get_settings({"store": {"path": tmp_path / "store"}, "cache_dir": tmp_path / "models",
+                         "retrieval": {"min_score": 0.05}})
+
+
+@pytest.fixture
+def fake_qa(settings, fake_embeddings, fake_chat):
+    """A NewsQA over the sample corpus with fake models and a real Chroma in a temp folder."""
+    from qa.chain import NewsQA
+
+    qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=fake_chat)
+    report = qa.ingest([str(SAMPLES)], progress=False)
+    assert not report.failed, report.summary()
+    return qa

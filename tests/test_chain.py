@@ -1,0 +1,58 @@
+import pytest
+
+from conftest import TESLA_ID
+from qa.prompts import CANNOT_ANSWER
+
+
+def test_answer_cites_the_article_that_holds_the_fact(fake_qa):
+    answer = fake_qa.ask("What did Tesla agree with Baidu?")
+    assert not answer.refused
+    assert "mapping license" in answer.text and "[" in answer.text
+    assert answer.citations and answer.citations[0].article_id == TESLA_ID
+    cited = answer.citations[0]
+    assert "mapping license" in cited.quote and cited.published == "2024-04-29"
+    assert cited.url.startswith("https://") and cited.source
+    assert str(answer).startswith(answer.text) and cited.title in str(answer)
+
+
+def test_stream_yields_partials_then_the_verified_answer(fake_qa):
+    parts = list(fake_qa.ask_stream("What did Tesla agree with Baidu?"))
+    assert len(parts) > 2
+    assert all(not p.done for p in parts[:-1]) and parts[-1].done
+    assert parts[-2].text.startswith(parts[0].text)
+    assert parts[-1].citations and not parts[0].citations
+
+
+def test_question_the_articles_do_not_answer_is_refused(fake_qa):
+    answer = fake_qa.ask("Who won the 1930 chess olympiad in Hamburg?")
+    assert answer.refused and answer.text == CANNOT_ANSWER and answer.citations == []
+
+
+def test_follow_up_is_rewritten_from_the_history(fake_qa):
+    history = [{"role": "user", "content": "What did Tesla agree with Baidu?"},
+               {"role": "assistant", "content": "Tesla agreed to use Baidu's mapping license [1]."}]
+    answer = fake_qa.ask("And what did Li Qiang say?", history=history)
+    assert answer.standalone_question and "Tesla" in answer.standalone_question
+    assert "Li Qiang" in answer.text and answer.citations[0].article_id == TESLA_ID
+
+
+def test_filters_restrict_what_is_retrieved(fake_qa):
+    answer = fake_qa.ask("What did Tesla agree with Baidu?",
+                         filters={"date_from": "2024-09-01", "date_to": "2024-12-31"})
+    assert all(s.published >= "2024-09-01" for s in answer.sources)
+    assert all(c.article_id != TESLA_ID for c in answer.citations)
+    with pytest.raises(ValueError, match="not a date"):
+        fake_qa.ask("anything", filters={"date_from": "last tuesday"})
+
+
+def test_markers_the_model_invents_are_removed(fake_qa, fake_chat):
+    fake_chat.replies = ["Tesla agreed with Baidu to use its mapping license on China's public "
+                         "roads [9]. It will also open a factory on the Moon [2]."]
+    answer = fake_qa.ask("What did Tesla agree with Baidu?")
+    assert "[9]" not in answer.text and "Moon" not in answer.text
+    assert [c.article_id for c in answer.citations] == [TESLA_ID]
+
+
+def test_empty_question_is_an_error(fake_qa):
+    with pytest.raises(ValueError, match="empty"):
+        fake_qa.ask("   ")

@@ -1,0 +1,61 @@
+"""The console script as a user runs it (real embeddings, the extractive provider: no chat model)."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SAMPLES, TESLA_ID
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {**os.environ, "NEWSQA_STORE__PATH": str(tmp_path / "store"),
+            "NEWSQA_LLM__PROVIDER": "extractive", "NEWSQA_CACHE_DIR": str(tmp_path / "models")}
+
+
+def newsqa(*args, env):
+    return subprocess.run([sys.executable, "-m", "qa.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_help_names_every_command():
+    out = newsqa("--help", env=os.environ)
+    assert out.returncode == 0
+    for command in ("ingest", "ask", "ui", "eval", "articles"):
+        assert command in out.stdout
+
+
+def test_ingest_ask_and_list(env, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    first = newsqa("ingest", str(SAMPLES), str(empty), "--json", env=env)
+    report = json.loads(first.stdout)
+    assert first.returncode == 3  # something failed; the rest was stored
+    assert report["added"] == len(list(SAMPLES.glob("*.txt"))) and report["failed"] == 1
+    assert report["failures"][0]["item"].endswith("empty.txt")
+    again = json.loads(newsqa("ingest", str(SAMPLES), "--json", env=env).stdout)
+    assert again["added"] == 0 and again["unchanged"] == report["added"]
+
+    ask = newsqa("ask", "What did Tesla agree with Baidu?", "--json", env=env)
+    answer = json.loads(ask.stdout)
+    assert answer["citations"][0]["article_id"] == TESLA_ID
+    assert "mapping license" in answer["citations"][0]["quote"]
+
+    plain = newsqa("ask", "What did Tesla agree with Baidu?", "--outlet", "Metro Wire", env=env)
+    assert re.search(r"\[\d+\]", plain.stdout) and "Metro Wire" in plain.stdout
+
+    rows = json.loads(newsqa("articles", "--json", env=env).stdout)
+    assert len(rows) == report["added"] and rows[0]["published"] >= rows[-1]["published"]
+
+
+def test_errors_are_one_clear_line(env):
+    out = newsqa("ask", "What did Tesla agree with Baidu?", env=env)
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("newsqa: error:") and "empty" in out.stderr
+    assert "Traceback" not in out.stderr
+    bad = newsqa("ask", "x", "--from", "yesterday", env=env)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -1,0 +1,62 @@
+"""End to end with the real offline models: the packaged MiniLM and the bundled Qwen2.5 GGUF."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SAMPLES, SHARED, TESLA_ID
+
+pytestmark = pytest.mark.slow
+SEED_TXT = SHARED / "seed" / "tesla-china-2024-04-29.txt"
+
+
+@pytest.fixture(scope="module")
+def real_qa(tmp_path_factory):
+    from qa.chain import NewsQA
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    qa = NewsQA({"store": {"path": tmp / "store"}, "cache_dir": tmp / "models"})
+    report = qa.ingest([str(SAMPLES)], progress=False)
+    assert report.counts()["added"] == len(list(SAMPLES.glob("*.txt"))) and not report.failed
+    return qa
+
+
+def test_real_models_answer_and_cite_the_tesla_article(real_qa):
+    answer = real_qa.ask("What did Tesla agree with Baidu?")
+    assert not answer.refused, answer.text
+    assert "mapping" in answer.text.lower() and "[" in answer.text
+    cited = {c.article_id: c for c in answer.citations}
+    assert TESLA_ID in cited
+    assert "mapping license" in cited[TESLA_ID].quote
+    assert cited[TESLA_ID].published == "2024-04-29"
+
+
+def test_real_models_refuse_what_the_articles_do_not_say(real_qa):
+    answer = real_qa.ask("Who won the 2024 Tour de France?")
+    assert answer.refused and answer.citations == []
+
+
+def _newsqa(*args, env):
+    return subprocess.run([sys.executable, "-m", "qa.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+@pytest.mark.skipif(not SEED_TXT.exists(), reason="../shared/data is not here")
+def test_cli_ingest_then_ask_json_over_the_seed_article(tmp_path):
+    env = {**os.environ, "NEWSQA_STORE__PATH": str(tmp_path / "store"),
+           "NEWSQA_CACHE_DIR": str(tmp_path / "models")}
+    ingest = _newsqa("ingest", str(SEED_TXT), env=env)
+    assert ingest.returncode == 0, ingest.stderr
+    assert "1 added" in ingest.stdout
+    ask = _newsqa("ask", "What did Tesla agree with Baidu?", "--json", env=env)
+    assert ask.returncode == 0, ask.stderr
+    out = json.loads(ask.stdout)
+    assert set(out) == {"text", "refused", "citations", "sources"}
+    assert not out["refused"] and "Baidu" in out["text"]
+    quote = out["citations"][0]["quote"]
+    assert "Baidu’s mapping license for data collection on China’s public roads" in quote
+    assert set(out["citations"][0]) == {"n", "article_id", "title", "source", "published", "url",
+                                        "quote"}

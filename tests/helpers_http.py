@@ -1,0 +1,83 @@
+"""A local HTTP server for tests: canned responses on 127.0.0.1, served from a thread.
+
+    with LocalServer({"/a": (200, {"Content-Type": "text/html"}, "<html>...</html>")}) as server:
+        httpx.get(server.url("/a"))
+
+Besides the given routes it serves `/loop` (redirects to itself forever), `/slow` (answers only
+after `slow_seconds`) and `/error` (HTTP 500); any other path is a 404.
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+Route = tuple[int, dict[str, str], bytes | str]
+
+
+class LocalServer:
+    """A ThreadingHTTPServer on a free port of 127.0.0.1 that serves `routes` (path -> route)."""
+
+    def __init__(self, routes: dict[str, Route] | None = None, *, slow_seconds: float = 5.0):
+        self.routes: dict[str, Route] = dict(routes or {})
+        self.slow_seconds = slow_seconds
+        self.requests: list[tuple[str, dict[str, str]]] = []  # (path, headers) of each request
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._server.block_on_close = False  # do not wait for a /slow request on the way out
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def respond(self, path: str) -> Route:
+        """The response for `path`: a special route, a given one, or a 404."""
+        if path == "/loop":
+            return 302, {"Location": "/loop"}, b""
+        if path == "/error":
+            return 500, {"Content-Type": "text/plain"}, b"internal error"
+        if path == "/slow":
+            self._stopping.wait(self.slow_seconds)
+            return 200, {"Content-Type": "text/plain"}, b"too late"
+        return self.routes.get(path, (404, {"Content-Type": "text/plain"}, b"not found"))
+
+    def __enter__(self) -> LocalServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            server.requests.append((self.path, dict(self.headers)))
+            status, headers, body = server.respond(self.path)
+            data = body.encode("utf-8") if isinstance(body, str) else body
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if not any(name.lower() == "content-length" for name in headers):
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up first, as the timeout tests make it do
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # keep test output quiet
+
+    return Handler

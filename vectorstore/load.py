@@ -1,0 +1,355 @@
+"""Sources -> articles: files, folders, http(s) pages, RSS/Atom feeds and JSON Lines.
+
+Whatever cannot be loaded becomes a `Failure` with a reason a person can act on, and loading goes
+on with the next item: one bad file, line, URL or feed entry never stops an ingestion.
+
+Encodings: files are read as UTF-8 (or as a UTF-8/UTF-16 byte-order mark or an HTML page's
+`<meta charset>` says); any other file is reported as "not valid UTF-8 at byte N" rather than
+guessed, because a wrong guess garbles names and numbers without a word, and a file can be saved
+again as UTF-8. A web page cannot, so pages are decoded with the charset the server or the page
+declares, else UTF-8, else the one `charset_normalizer` detects.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+from xml.sax import SAXParseException
+
+import feedparser
+import httpx
+
+from . import formats
+from .formats import BadInput
+from .types import Article, Failure
+
+USER_AGENT = "newsqa/0.1"
+MAX_REDIRECTS = 5
+
+Item = Article | Failure
+
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_KINDS = {
+    ".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
+    ".xhtml": "html", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
+}  # fmt: skip
+_PARSERS = {"text": formats.from_text, "markdown": formats.from_markdown, "html": formats.from_html}
+
+
+def load_sources(
+    sources: Iterable[str],
+    *,
+    timeout: float = 15.0,
+    max_bytes: int = 20_000_000,
+    client: httpx.Client | None = None,
+) -> Iterator[Article | Failure]:
+    """Yield the articles in files, folders, URLs and feeds, and a Failure for each bad item.
+
+    Args:
+        timeout: seconds a download may take before it is given up.
+        max_bytes: the largest file or page read; for JSON Lines, the longest line.
+        client: the `httpx.Client` to fetch with (its own redirect limit applies); by default one
+            is made with the User-Agent "newsqa/0.1" and at most 5 redirects.
+    """
+    if isinstance(sources, str | os.PathLike):
+        sources = [sources]  # one path given bare, rather than its characters one by one
+    loader = _Loader(timeout, max_bytes, client)
+    try:
+        for source in sources:
+            yield from _guarded(str(source), loader.source(str(source)))
+    finally:
+        loader.close()
+
+
+@dataclass
+class _Page:
+    data: bytes
+    content_type: str
+    charset: str | None
+
+
+class _Loader:
+    def __init__(self, timeout: float, max_bytes: int, client: httpx.Client | None) -> None:
+        self.timeout, self.max_bytes = timeout, max_bytes
+        self._client, self._own_client = client, client is None
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:  # made on first use: files alone need none
+            self._client = httpx.Client(
+                follow_redirects=True,
+                max_redirects=MAX_REDIRECTS,
+                headers={"User-Agent": USER_AGENT},
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._own_client and self._client is not None:
+            self._client.close()
+
+    def source(self, source: str) -> Iterator[Item]:
+        source = source.strip()
+        if not source:
+            raise BadInput("empty source; give a file, a folder or an http(s) URL")
+        if _URL.match(source):
+            scheme = source.split(":", 1)[0].lower()
+            if scheme not in ("http", "https"):
+                raise BadInput(f"unsupported URL scheme {scheme!r}; use http or https")
+            yield from self.url(source)
+            return
+        path = Path(source).expanduser()
+        if path.is_dir():
+            yield from self.folder(path, seen=set())
+        elif path.exists():
+            yield from self.file(path)
+        else:
+            raise BadInput("no such file or folder")
+
+    # ------------------------------------------------------------ files
+
+    def folder(self, folder: Path, seen: set[Path]) -> Iterator[Item]:
+        """Every file below `folder`, sorted by name; hidden files and folders are skipped."""
+        if folder.resolve() in seen:  # a symlink back up the tree
+            return
+        seen.add(folder.resolve())
+        for child in sorted(folder.iterdir()):
+            if child.name.startswith("."):
+                continue
+            loading = self.folder(child, seen) if child.is_dir() else self.file(child)
+            yield from _guarded(str(child), loading)
+
+    def file(self, path: Path) -> Iterator[Item]:
+        origin, size = str(path), path.stat().st_size
+        kind = _KINDS.get(path.suffix.lower())
+        if size == 0:
+            raise BadInput("empty file")
+        if kind == "jsonl":
+            yield from self.json_lines(path)
+            return
+        if size > self.max_bytes:
+            raise BadInput(
+                f"file is {_size(size)}, over the {_size(self.max_bytes, short=True)} limit"
+            )
+        data = path.read_bytes()
+        kind = kind or formats.sniff(data) or "text"
+        text = formats.decode(data, html=kind == "html")
+        if not text.strip():
+            raise BadInput("empty file (only white space)")
+        if kind == "feed":
+            raise BadInput("a saved RSS/Atom feed; load the feed from its URL instead")
+        if kind == "json":
+            yield from self.json_file(text, origin)
+        else:
+            yield _PARSERS[kind](text, origin=origin)
+
+    def json_file(self, text: str, origin: str) -> Iterator[Item]:
+        """One article object, or a list of them."""
+        records = formats.parse_json(text)
+        if not isinstance(records, list):
+            yield formats.from_record(records, origin=origin)
+            return
+        if not records:
+            raise BadInput("the JSON list is empty")
+        for n, record in enumerate(records, 1):
+            try:
+                yield formats.from_record(record, origin=f"{origin}:item {n}")
+            except BadInput as exc:
+                yield Failure(origin, f"item {n}: {exc}")
+
+    def json_lines(self, path: Path) -> Iterator[Item]:
+        """One article a line, read line by line; a bad line is reported and the rest still load."""
+        origin, offset, found = str(path), 0, False
+        with path.open("rb") as f:
+            if formats.is_binary(f.read(formats.SNIFF)):
+                raise BadInput("binary file (not text)")
+            f.seek(0)
+            for n in itertools.count(1):
+                if not (line := f.readline(self.max_bytes + 1)):
+                    break
+                start, offset = offset, offset + len(line)
+                if len(line) > self.max_bytes:
+                    while not line.endswith(b"\n") and (line := f.readline(1 << 20)):
+                        offset += len(line)  # skip the rest of the line, a piece at a time
+                    limit = _size(self.max_bytes, short=True)
+                    yield Failure(origin, f"line {n}: longer than the {limit} limit")
+                elif item := _json_line(line, n, start, origin):
+                    found = True
+                    yield item
+        if not found:
+            raise BadInput("empty file (no JSON lines)")
+
+    # ------------------------------------------------------------ the web
+
+    def url(self, url: str) -> Iterator[Item]:
+        page = self.fetch(url)
+        if formats.sniff(page.data, page.content_type) == "feed":
+            yield from self.feed(page, url)
+        else:
+            article = self.page_article(page, url)
+            yield replace(article, source=article.source or _host(url))
+
+    def fetch(self, url: str) -> _Page:
+        """GET `url` within the time and size limits; every way that fails raises BadInput."""
+        try:
+            with self.client.stream(
+                "GET", url, timeout=self.timeout, follow_redirects=True
+            ) as response:
+                if not response.is_success:
+                    raise BadInput(f"HTTP {response.status_code} from server")
+                data = self.body(response)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise BadInput(_http_reason(exc, self.timeout)) from exc
+        if not data.strip():
+            raise BadInput("empty response")
+        content_type = response.headers.get("content-type", "").lower()
+        return _Page(data, content_type, response.charset_encoding)
+
+    def body(self, response: httpx.Response) -> bytes:
+        """The response's bytes, given up once past `max_bytes` or `timeout`."""
+        deadline, limit = time.monotonic() + self.timeout, _size(self.max_bytes, short=True)
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            raise BadInput(f"page is {_size(int(length))}, over the {limit} limit")
+        chunks, total = [], 0
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > self.max_bytes:
+                raise BadInput(f"page is over the {limit} limit")
+            if time.monotonic() > deadline:  # a server that trickles its answer
+                raise httpx.ReadTimeout("too slow", request=response.request)
+        return b"".join(chunks)
+
+    def page_article(self, page: _Page, url: str) -> Article:
+        """A fetched page -> its article; `source` is the site name only if the page gives one."""
+        kind = formats.sniff(page.data, page.content_type)
+        if kind == "feed":
+            raise BadInput("the link is a feed, not an article page")
+        if kind != "html" and not page.content_type.startswith("text/plain"):
+            mime = page.content_type.split(";")[0] or "none"
+            raise BadInput(
+                f"unsupported content type {mime!r}; expected an HTML page, a feed or text"
+            )
+        html = kind == "html"
+        text = formats.decode(page.data, declared=page.charset, html=html, detect=True)
+        return (formats.from_html if html else formats.from_text)(text, origin=url, url=url)
+
+    def feed(self, page: _Page, url: str) -> Iterator[Item]:
+        """Each entry's linked page; the entry's own summary when the link fails."""
+        headers = {"content-location": url, "content-type": page.content_type}
+        parsed = feedparser.parse(page.data, response_headers=headers)
+        if not parsed.entries:
+            problem = parsed.get("bozo_exception")
+            if isinstance(problem, SAXParseException):
+                problem = f"line {problem.getLineNumber()}: {problem.getMessage()}"
+            raise BadInput(
+                f"not a readable RSS/Atom feed ({problem})" if problem else "feed has no entries"
+            )
+        site = formats.one_line(parsed.feed.get("title", "")) or _host(url)
+        for n, entry in enumerate(parsed.entries, 1):
+            yield from _guarded(f"{url} entry {n}", self.entry(entry, n, url, site))
+
+    def entry(self, entry: dict, n: int, feed_url: str, site: str) -> Iterator[Item]:
+        link = (entry.get("link") or "").strip()
+        content = (entry.get("content") or [{}])[0].get("value") or entry.get("summary") or ""
+        summary = formats.html_fragment_text(content)
+        meta = {
+            "title": formats.one_line(entry.get("title", "")),
+            "author": formats.one_line(entry.get("author", "")),
+            "published": _entry_date(entry),
+        }
+        if not link and not summary:
+            yield Failure(feed_url, f"entry {n}: no link and no content")
+            return
+        if link:
+            try:
+                article = self.page_article(self.fetch(link), link)
+            except BadInput as exc:
+                if not summary:
+                    yield Failure(link, str(exc))
+                    return
+                yield Failure(link, f"{exc}; loaded the feed's summary instead")
+            else:
+                known = {field: getattr(article, field) or value for field, value in meta.items()}
+                yield replace(article, source=article.source or site, **known)
+                return
+        origin = link or f"{feed_url} entry {n}"
+        yield Article(text=summary, source=site, url=link or None, origin=origin, **meta)
+
+
+def _guarded(item: str, items: Iterator[Item]) -> Iterator[Item]:
+    """Yield from `items`; whatever goes wrong becomes a Failure for `item`, not a crash."""
+    try:
+        yield from items
+    except BadInput as exc:
+        yield Failure(item, str(exc))
+    except OSError as exc:
+        yield Failure(item, _os_reason(exc))
+    except Exception as exc:  # a surprise in one item must not stop the others
+        yield Failure(item, f"could not load it ({type(exc).__name__}: {exc})")
+
+
+def _json_line(line: bytes, n: int, start: int, origin: str) -> Item | None:
+    """Line `n` of a JSON Lines file (at byte `start`) -> an Article, a Failure or None (blank)."""
+    try:
+        text = line.decode("utf-8").removeprefix("\ufeff")
+        if not text.strip():
+            return None
+        return formats.from_record(formats.parse_json(text), origin=f"{origin}:line {n}")
+    except UnicodeDecodeError as exc:
+        at = start + exc.start
+        return Failure(origin, f"line {n}: not valid UTF-8 at byte {at}; save it as UTF-8")
+    except BadInput as exc:
+        return Failure(origin, f"line {n}: {exc}")
+
+
+def _entry_date(entry: dict) -> str:
+    """The entry's date as written (feedparser's parsed dates are moved to UTC)."""
+    for key in ("published", "updated", "created"):
+        if iso := formats.parse_date(entry.get(key) or ""):
+            return iso
+    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+    return f"{parsed.tm_year:04d}-{parsed.tm_mon:02d}-{parsed.tm_mday:02d}" if parsed else ""
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").removeprefix("www.")
+
+
+def _http_reason(exc: Exception, timeout: float) -> str:
+    """What went wrong with a download, in words."""
+    message = str(exc).lower()
+    if isinstance(exc, httpx.TooManyRedirects):
+        return "too many redirects"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out after {timeout:g} s"
+    if isinstance(exc, httpx.ConnectError) and "refused" in message:
+        return "connection refused (is the server running?)"
+    if isinstance(exc, httpx.ConnectError) and ("not known" in message or "servname" in message):
+        return "host not found"
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return f"not a valid URL ({exc})"
+    return f"download failed ({type(exc).__name__}: {exc})"
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file or folder"
+    return f"cannot read it ({exc.strerror or exc})"
+
+
+def _size(n: int, *, short: bool = False) -> str:
+    """25_000_000 -> '25.0 MB'; with `short`, 20_000_000 -> '20 MB'."""
+    for unit, scale in (("MB", 1_000_000), ("KB", 1_000)):
+        if n >= scale:
+            number = f"{n / scale:.1f}"
+            return f"{number.removesuffix('.0') if short else number} {unit}"
+    return f"{n} bytes"

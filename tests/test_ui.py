@@ -1,0 +1,240 @@
+"""The web UI's handlers, rendering and API, with fake models (no browser; see test_ui_browser)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+
+import gradio as gr
+import pytest
+
+import ui
+from qa.types import Answer, Citation, Source
+
+TESLA = "What did Tesla agree with Baidu?"
+BAIDU_SENTENCE = "Tesla has agreed with Baidu to use the Chinese search company's mapping license"
+HOSTILE_TITLE = '<img src=x onerror="window.__pwned=1">'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def final_message(outputs: list) -> str:
+    _, chat, _, error = outputs[-1]
+    assert error is None
+    return chat[-1]["content"]
+
+
+def no_progress(*args, **kwargs) -> None:
+    pass
+
+
+@pytest.fixture
+def handlers(fake_qa) -> ui.Handlers:
+    return ui.Handlers(fake_qa)
+
+
+def test_build_app_exposes_only_the_ask_endpoint(fake_qa):
+    demo = ui.build_app(fake_qa)
+    assert isinstance(demo, gr.Blocks) and demo.analytics_enabled is False
+    public = [d["api_name"] for d in demo.config["dependencies"]
+              if d.get("api_visibility", "public") == "public"]
+    assert public == ["ask"]
+
+
+def test_answer_streams_then_ends_cited_and_linked(handlers):
+    outputs = list(handlers.respond(TESLA, [], []))
+    partials = [chat[-1]["content"] for _, chat, _, _ in outputs[:-1]]
+    assert len(partials) > 2 and all("nq-cursor" in p for p in partials)
+    assert any("Baidu" in p for p in partials), "partial text is shown while it is written"
+    textbox, chat, history, _ = outputs[-1]
+    final = chat[-1]["content"]
+    assert textbox == "" and chat[0] == {"role": "user", "content": TESLA}
+    anchor = re.search(r'<a class="nq-cite" href="#(nq-\w+-1)"[^>]*>\[1\]</a>', final)
+    assert anchor, final
+    assert f'id="{anchor.group(1)}"' in final  # the [1] leads to its source card
+    assert "<mark>" + BAIDU_SENTENCE.replace("'", "&#x27;") in final
+    assert "Metro Wire" in final and "2024-04-29" in final
+    assert 'href="https://metrowire.example/business/2024/04/29/tesla-baidu' in final
+    assert final.index("nq-sources") < final.index("Other retrieved passages")
+    assert "\n" not in final  # a blank line would end the HTML block in the chat's markdown
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert "[" in history[1]["content"] and "<" not in history[1]["content"]
+
+
+def test_follow_up_is_rewritten_from_the_session_history(handlers):
+    *_, (_, chat, history, _) = handlers.respond(TESLA, [], [])
+    outputs = list(handlers.respond("And what did Li Qiang say?", chat, history))
+    final = final_message(outputs)
+    assert "Li Qiang praised" in final
+    assert re.search(r'class="nq-searched">Searched for: And what did Li Qiang say\?', final)
+    assert len(outputs[-1][2]) == 4
+
+
+def test_refusal_looks_like_one_without_sources(handlers):
+    final = final_message(list(handlers.respond("Who won the 2024 Tour de France?", [], [])))
+    assert 'class="nq-refusal"' in final and "can&#x27;t answer" in final
+    assert "nq-sources" not in final and "nq-cite" not in final
+
+
+def test_rendering_escapes_article_text_and_drops_unsafe_links():
+    src = Source(n=3, chunk_id="x:0", article_id="x", title=HOSTILE_TITLE, source="<b>Out</b>",
+                 published="2024-01-02", url="javascript:alert(1)",
+                 text="Intro. <script>window.__pwned=2</script> The toll rose to $4. Outro.")
+    other = src.model_copy(update={"n": 4, "url": "https://ok.example/a?x=1&y=<2>"})
+    answer = Answer(question="q", text="The toll rose <i>to</i> $4. [3]", sources=[src, other],
+                    citations=[Citation.from_source(src, "The toll rose to $4.")])
+    out = ui.render_answer(answer, turn="t")
+    assert "<script" not in out and "<img" not in out and "<b>" not in out and "<i>" not in out
+    assert "javascript:" not in out
+    assert "&lt;img src=x onerror=&quot;window.__pwned=1&quot;&gt;" in out
+    assert "&lt;script&gt;window.__pwned=2&lt;/script&gt; <mark>The toll rose to $4.</mark>" in out
+    assert 'href="https://ok.example/a?x=1&amp;y=&lt;2&gt;"' in out  # uncited, still a safe link
+    assert '<a class="nq-cite" href="#nq-t-1"' in out  # [3] renumbered to the first citation
+
+
+def test_hostile_article_is_ingested_and_cited_escaped(handlers, tmp_path):
+    path = tmp_path / "hostile.txt"
+    path.write_text(f"Title: {HOSTILE_TITLE}\nSource: Evil Times\nPublished: 2024-11-21\n"
+                    "URL: javascript:alert(1)\n\n<script>window.__pwned=2</script> The Zephyrine "
+                    "council approved the harbor toll plan on Tuesday.\n")
+    _, rows = handlers.ingest([str(path)], "", progress=no_progress)
+    assert rows[0][2] == "added", rows
+    question = "What did the Zephyrine council approve for the harbor?"
+    final = final_message(list(handlers.respond(question, [], [])))
+    assert "Zephyrine" in final and "nq-cite" in final
+    assert "<script" not in final and "<img" not in final and "javascript:" not in final
+    assert "&lt;img src=x onerror" in final
+
+
+@pytest.mark.parametrize(("date_from", "date_to", "message"), [
+    ("2024-13-01", "", "'From' date '2024-13-01' is not a date"),
+    ("", "29/04/2024", "'To' date '29/04/2024' is not a date"),
+    ("2024-05-01", "2024-04-01", "is after the 'To' date"),
+])
+def test_bad_filters_raise_a_clear_error(handlers, date_from, date_to, message):
+    with pytest.raises(gr.Error, match=message):
+        next(handlers.respond(TESLA, [], [], [], date_from, date_to))
+
+
+def test_filters_reach_retrieval(handlers):
+    assert ui.parse_filters(["Metro Wire"], " 2024-04-01 ", "") == {
+        "sources": ["Metro Wire"], "date_from": "2024-04-01"}
+    assert ui.parse_filters([], "", "") is None
+    final = final_message(list(handlers.respond(TESLA, [], [], [], "2024-05-01", "")))
+    assert "nq-refusal" in final and "widen the outlet and date filters" in final
+
+
+def test_empty_question_is_an_error(handlers):
+    with pytest.raises(gr.Error, match="Type a question"):
+        next(handlers.respond("   ", [], []))
+
+
+def test_unreachable_model_and_store_give_one_line_errors(handlers, fake_qa, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise ConnectionError("Connection refused\n  (long details)")
+
+    monkeypatch.setattr(type(fake_qa.chat_model), "_stream", refuse)
+    chat = [{"role": "user", "content": "earlier"}]
+    *_, last = handlers.respond(TESLA, chat, [])
+    message = "The language model is unreachable or failed: Connection refused"
+    assert last == (TESLA, chat, [], message)  # the question given back, the chat as it was
+    with pytest.raises(gr.Error) as info:
+        ui.raise_error(last[-1])
+    assert info.value.message == message
+    ui.raise_error(None)
+
+    monkeypatch.setattr(fake_qa.store.vectorstore,
+                        "similarity_search_by_vector_with_relevance_scores", refuse)
+    *_, last = handlers.respond(TESLA, [], [])
+    assert last[-1] == "The article store is unreachable or failed: Connection refused"
+
+
+def test_ingestion_reports_each_item_by_its_file_name(handlers, tmp_path):
+    new = tmp_path / "quillfeather-comet.txt"
+    new.write_text("Title: Quillfeather Observatory names comet after teacher\nSource: Harbor "
+                   "Gazette\nAuthor: A. Writer\nPublished: 2024-11-20\nURL: https://x.example/a"
+                   "\n\nThe Quillfeather Observatory named the comet Marigold.\n")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    status, rows = handlers.ingest(
+        [str(new), str(empty)], "/etc/passwd\nftp://x.example/feed\n\n", progress=no_progress)
+    assert rows == [
+        ["quillfeather-comet.txt", "Quillfeather Observatory names comet after teacher", "added",
+         "1 chunk"],
+        ["empty.txt", "", "failed", "empty file"],
+        ["/etc/passwd", "", "failed", "not an http(s) URL; upload files with the file picker"],
+        ["ftp://x.example/feed", "", "failed",
+         "not an http(s) URL; upload files with the file picker"],
+    ]
+    assert "4 items ingested:** 1 added, 0 updated, 0 unchanged, 3 failed" in status
+    outlets, overview, articles = handlers.collection(["Metro Wire", "Gone"])
+    assert ["Quillfeather Observatory names comet after teacher", "Harbor Gazette", "2024-11-20",
+            1, "https://x.example/a"] in articles
+    assert "Harbor Gazette" in outlets["choices"] and outlets["value"] == ["Metro Wire"]
+    assert "20 articles from 6 outlets" in overview
+    _, rows = handlers.ingest([str(new)], "", progress=no_progress)
+    assert rows[0][2] == "unchanged"
+    with pytest.raises(gr.Error, match="Choose files"):
+        handlers.ingest(None, "  \n", progress=no_progress)
+
+
+def test_api_function_returns_the_answer_json(handlers):
+    first = handlers.ask_api(TESLA)
+    assert set(first) == {"text", "refused", "citations", "sources"}
+    assert first["refused"] is False and "Baidu" in first["text"]
+    assert set(first["citations"][0]) == {"n", "article_id", "title", "source", "published",
+                                          "url", "quote"}
+    history = json.dumps([{"role": "user", "content": TESLA},
+                          {"role": "assistant", "content": first["text"]}])
+    follow = handlers.ask_api("And what did Li Qiang say?", history,
+                              json.dumps({"sources": ["Metro Wire"], "date_from": "2024-04-01"}))
+    assert "Li Qiang" in follow["text"]
+    assert {s["source"] for s in follow["sources"]} == {"Metro Wire"}
+    with pytest.raises(gr.Error, match="filters is not valid JSON"):
+        handlers.ask_api(TESLA, "", "{nope")
+    with pytest.raises(gr.Error, match="Unknown filter keys"):
+        handlers.ask_api(TESLA, "", '{"outlet": "x"}')
+
+
+def test_gradio_client_calls_the_ask_endpoint(fake_qa):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    port = free_port()
+    demo = ui.launch(fake_qa, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) \
+            == {"/ask"}
+        result = client.predict(TESLA, "", "", api_name="/ask")
+        assert result["citations"][0]["title"].startswith("Tesla clears China data hurdle")
+        history = json.dumps([{"role": "user", "content": TESLA},
+                              {"role": "assistant", "content": result["text"]}])
+        follow = client.predict("And what did Li Qiang say?", history,
+                                json.dumps({"sources": ["Metro Wire"]}), api_name="/ask")
+        assert "Li Qiang" in follow["text"]
+        with pytest.raises(AppError, match="not a date"):
+            client.predict(TESLA, "", '{"date_from": "soon"}', api_name="/ask")
+    finally:
+        demo.close()
+
+
+def test_serving_beyond_loopback_needs_a_login(fake_qa, capsys):
+    assert ui.main(["--host", "0.0.0.0"]) == 2
+    assert "refusing to serve host 0.0.0.0 without a login" in capsys.readouterr().err
+    assert ui.main(["--host", "0.0.0.0", "--auth", "nocolon"]) == 2
+    assert "USER:PASSWORD" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="without a login"):
+        ui.launch(fake_qa, host="0.0.0.0")
+    with pytest.raises(ValueError, match="without a login"):
+        ui.launch(fake_qa, share=True)
+    assert ui.parse_auth("alice:s3:cret") == ("alice", "s3:cret")
+    with pytest.raises(ValueError, match="USER:PASSWORD"):
+        ui.parse_auth("alice")
+    assert ui.is_loopback("127.0.0.1") and ui.is_loopback("::1") and ui.is_loopback("localhost")
+    assert not ui.is_loopback("0.0.0.0")

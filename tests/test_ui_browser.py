@@ -1,0 +1,163 @@
+"""The web UI in a real (headless) Chromium: chat, citations, follow-ups, ingestion, hostile text.
+
+Needs /usr/bin/chromium (Debian package `chromium`); Playwright's own browsers are not used.
+Fake models answer, so this tests the UI, not the answers.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+import ui
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
+BAIDU_SENTENCE = ("Tesla has agreed with Baidu to use the Chinese search company's mapping "
+                  "license to collect data on China's public roads.")
+TIMEOUT = 30_000  # ms
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def app_url(fake_qa):
+    port = free_port()
+    demo = ui.launch(fake_qa, port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    outside = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    page.goto(app_url)
+    yield page
+    context.close()
+    assert not outside, f"the page made requests beyond the app: {outside}"
+
+
+def ask(page, question: str, answers_before: int) -> object:
+    """Type a question, press Enter, and wait for the final (not streaming) answer."""
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    bot = page.locator("#chat [data-testid=bot]")
+    page.wait_for_function(
+        """n => { const m = document.querySelectorAll('#chat [data-testid=bot]');
+                  return m.length > n && !m[m.length - 1].querySelector('.nq-cursor'); }""",
+        arg=answers_before)
+    return bot.nth(answers_before)
+
+
+def test_chat_cites_sources_follows_up_and_keeps_sessions_apart(page, browser, app_url):
+    answer = ask(page, "What did Tesla agree with Baidu?", 0)
+    assert "Baidu" in answer.locator(".nq-answer").inner_text()
+    cite = answer.locator("a.nq-cite", has_text="[1]")
+    assert cite.count() == 1
+
+    sources = answer.locator("details.nq-sources")
+    if sources.get_attribute("open") is None:
+        sources.locator("summary").click()
+    mark = sources.locator("mark").first
+    assert mark.is_visible() and mark.inner_text() == BAIDU_SENTENCE
+    card = sources.locator(".nq-source").first
+    assert "Metro Wire" in card.inner_text() and "2024-04-29" in card.inner_text()
+    assert card.locator("a").first.get_attribute("href").startswith("https://metrowire.example/")
+    cite.click()  # the marker leads to its source
+    assert page.evaluate("location.hash") == "#" + card.get_attribute("id")
+    others = answer.locator("details.nq-other")
+    assert others.get_attribute("open") is None  # collapsed until asked for
+    assert BAIDU_SENTENCE not in others.inner_text()
+    page.locator("#question textarea").focus()
+    answer.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+
+    follow = ask(page, "And what did Li Qiang say?", 1)
+    assert "Li Qiang" in follow.locator(".nq-answer").inner_text()
+    searched = follow.locator(".nq-searched").inner_text()
+    assert searched.startswith("Searched for: And what did Li Qiang say?")
+
+    other = browser.new_page()  # a second visitor starts with an empty conversation
+    other.set_default_timeout(TIMEOUT)
+    other.goto(app_url)
+    example = other.get_by_role("button", name=re.compile("appeals court award"))
+    assert other.locator("#chat [data-testid=bot]").count() == 0
+    example.click()  # the first screen's examples ask themselves
+    answer = other.locator("#chat [data-testid=bot]").first
+    answer.locator(".nq-sources").wait_for()
+    assert "Elm Row" in answer.inner_text() and answer.locator("a.nq-cite").count() >= 1
+    other.close()
+    assert page.locator("#chat [data-testid=bot]").count() == 2  # and the first one kept its own
+
+
+def ingest_file(page, path: Path) -> str:
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.get_by_text(path.name).first.wait_for()  # uploaded
+    page.get_by_role("button", name="Ingest").click()
+    page.get_by_text("1 item ingested").wait_for()
+    return page.locator("#report").inner_text()
+
+
+def test_uploaded_article_is_added_and_cited(page, tmp_path):
+    path = tmp_path / "quillfeather-comet.txt"
+    path.write_text("Title: Quillfeather Observatory names comet after teacher\nSource: Harbor "
+                    "Gazette\nAuthor: A. Writer\nPublished: 2024-11-20\nURL: https://x.example/a"
+                    "\n\nThe Quillfeather Observatory named the new comet Marigold, after a "
+                    "retired science teacher.\n")
+    report = ingest_file(page, path)
+    assert "quillfeather-comet.txt" in report and "added" in report
+    page.get_by_role("tab", name="Ask").click()
+    answer = ask(page, "What did the Quillfeather Observatory name the comet?", 0)
+    assert "Marigold" in answer.locator(".nq-answer").inner_text()
+    assert answer.locator("a.nq-cite").count() >= 1
+    assert "Quillfeather Observatory names comet" in answer.locator(".nq-sources").inner_text()
+
+
+def test_hostile_article_text_never_runs(page, tmp_path):
+    path = tmp_path / "hostile.txt"
+    path.write_text('Title: <img src=x onerror="window.__pwned=1">\nSource: Evil Times\n'
+                    "Published: 2024-11-21\nURL: javascript:window.__pwned=3\n\n"
+                    "<script>window.__pwned=2</script> The Zephyrine council approved the harbor "
+                    "toll plan on Tuesday.\n")
+    report = ingest_file(page, path)
+    assert "added" in report
+    page.get_by_role("tab", name="Ask").click()
+    answer = ask(page, "What did the Zephyrine council approve for the harbor?", 0)
+    sources = answer.locator(".nq-sources")
+    assert '<img src=x onerror="window.__pwned=1">' in sources.inner_text()  # shown as text
+    assert re.search(r"<script>window.__pwned=2</script>", sources.inner_text())
+    assert sources.locator("img, script, a[href^=javascript]").count() == 0
+    assert page.evaluate("window.__pwned") is None

@@ -1,0 +1,540 @@
+"""The Gradio web UI: a chat that streams cited answers, filters, and an Articles tab to ingest.
+
+    python ui.py                       # http://127.0.0.1:7860
+    python ui.py --host 0.0.0.0 --auth alice:secret
+    newsqa ui
+
+A thin skin over `NewsQA`: every answer, citation and ingestion result comes from it; this module
+only renders them. Article text is written by strangers, so everything taken from an article is
+HTML-escaped before it is rendered, and only http(s) URLs become links.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+
+import argparse
+import html
+import ipaddress
+import json
+import logging
+import re
+import sys
+import traceback
+import uuid
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import gradio as gr
+
+from qa.chain import NewsQA
+from qa.settings import get_settings
+from qa.types import Answer, Source
+
+log = logging.getLogger("newsqa.ui")
+
+EXAMPLES = [
+    "What did Tesla agree with Baidu?",
+    "How much did the appeals court award to the Elm Row tenants?",
+    "What was Cascade Freight's second-quarter revenue?",
+    "Who was named most valuable player of the Coastal Basketball League final?",
+]
+REPORT_HEADERS = ["Item", "Title", "Result", "Details"]
+ARTICLE_HEADERS = ["Title", "Outlet", "Published", "Chunks", "URL"]
+CONTEXT_CHARS = 280  # passage text shown either side of a highlighted quote
+
+# System fonts only: a GoogleFont would make every page view fetch from Google.
+THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate",
+                       font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+CSS = """
+.nq-answer { line-height: 1.6; }
+#chat .examples { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: .7em;
+  max-width: 760px; margin: 0 auto; }
+#chat button.example { border: 1px solid var(--border-color-primary); border-radius: 10px;
+  background: var(--background-fill-secondary); padding: .75em 1em; text-align: left; }
+#chat button.example:hover { border-color: var(--color-accent); }
+.nq-answer a.nq-cite { font-size: .8em; font-weight: 700; vertical-align: super;
+  line-height: 0; text-decoration: none !important; padding: .1em .3em; margin-left: .15em;
+  border-radius: 5px; color: var(--color-accent); background: var(--color-accent-soft); }
+.nq-searched { color: var(--body-text-color-subdued); font-size: .82em; margin-top: .4em; }
+details.nq-sources, details.nq-other { margin-top: .8em; padding-top: .5em;
+  border-top: 1px solid var(--border-color-primary); }
+details.nq-sources > summary, details.nq-other > summary { cursor: pointer; font-weight: 600;
+  font-size: .88em; color: var(--body-text-color-subdued); }
+.nq-source { margin: .6em 0; padding: .6em .85em; border-radius: 8px;
+  border-left: 3px solid var(--color-accent); background: var(--background-fill-secondary); }
+.nq-other .nq-source { border-left-color: var(--border-color-primary); }
+.nq-source:target { box-shadow: 0 0 0 2px var(--color-accent); }
+.nq-head { font-weight: 600; }
+.nq-num { color: var(--color-accent); margin-right: .3em; }
+.nq-meta { color: var(--body-text-color-subdued); font-size: .82em; margin-top: .1em; }
+.nq-passage { font-size: .9em; margin-top: .45em; line-height: 1.55; }
+.nq-passage mark { background: #fde68a; color: #111827; padding: .05em .15em; border-radius: 3px; }
+.nq-refusal { padding: .55em .8em; border-radius: 8px; border-left: 3px solid #d97706;
+  background: rgba(217, 119, 6, .09); }
+.nq-refusal-icon { margin-right: .35em; }
+.nq-hint { color: var(--body-text-color-subdued); font-size: .85em; margin-top: .25em; }
+.nq-cursor { opacity: .6; }
+"""
+
+_MARKER = re.compile(r"\[(\d+)\]")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+# --- rendering ------------------------------------------------------------------------------------
+def esc(text: str | None) -> str:
+    """Text -> HTML: escaped, newlines as <br> (a blank line would end the HTML block)."""
+    return html.escape(text or "", quote=True).replace("\n", "<br>")
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is http(s) with a host; anything else (javascript:, data:, ...) -> None."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+def link(url: str | None, text: str) -> str:
+    href = safe_url(url)
+    if not href:
+        return esc(text)
+    return (f'<a href="{html.escape(href, quote=True)}" target="_blank" '
+            f'rel="noopener noreferrer nofollow">{esc(text)}</a>')
+
+
+def highlight(passage: str, quote: str) -> str:
+    """The passage around the quote, escaped, with the quote in <mark>."""
+    passage = " ".join(passage.split())
+    words = quote.split()
+    found = re.search(r"\s+".join(map(re.escape, words)), passage) if words else None
+    if not found:
+        return f"<mark>{esc(' '.join(words))}</mark>" if words else esc(_trim(passage, 480, "end"))
+    before = _trim(passage[: found.start()], CONTEXT_CHARS, "start")
+    after = _trim(passage[found.end():], CONTEXT_CHARS, "end")
+    return f"{esc(before)}<mark>{esc(found.group(0))}</mark>{esc(after)}"
+
+
+def _trim(text: str, limit: int, keep: str) -> str:
+    """Text cut to about `limit` characters at a word boundary, keeping its start or end."""
+    if len(text) <= limit:
+        return text
+    if keep == "end":  # keep the part next to the quote, which follows it
+        return text[:limit].rsplit(" ", 1)[0] + " …"
+    return "… " + text[-limit:].split(" ", 1)[-1]
+
+
+def _source_card(src: Source, body: str, number: int | None = None, anchor: str = "") -> str:
+    meta = " · ".join(esc(x) for x in (src.source, src.published,
+                                        urlsplit(safe_url(src.url) or "").netloc) if x)
+    num = f'<span class="nq-num">[{number}]</span>' if number else ""
+    id_attr = f' id="{anchor}"' if anchor else ""
+    return (f'<div class="nq-source"{id_attr}><div class="nq-head">{num}'
+            f"{link(src.url, src.title or 'Untitled')}</div>"
+            f'<div class="nq-meta">{meta}</div><div class="nq-passage">{body}</div></div>')
+
+
+def render_partial(text: str) -> str:
+    """An answer still being written."""
+    return f'<div class="nq-answer">{esc(text)}<span class="nq-cursor"> ▍</span></div>'
+
+
+def render_answer(answer: Answer, turn: str | None = None, filtered: bool = False) -> str:
+    """A final answer: text with linked [n] markers, its cited sources, the other passages.
+
+    Cited sources are renumbered 1, 2, ... in the order the answer cites them; `turn` makes the
+    anchors unique within the chat.
+    """
+    turn = turn or uuid.uuid4().hex[:8]
+    searched = (f'<div class="nq-searched">Searched for: {esc(answer.standalone_question)}</div>'
+                if answer.standalone_question else "")
+    if answer.refused or not answer.citations:
+        hint = ("Try rephrasing, or widen the outlet and date filters." if filtered
+                else "Try rephrasing, or add articles that cover it in the Articles tab.")
+        return (f'<div class="nq-refusal"><span class="nq-refusal-icon">⊘</span>'
+                f'{esc(answer.text)}<div class="nq-hint">{hint}</div></div>{searched}')
+    by_n = {s.n: s for s in answer.sources}
+    cited = {c.n: c for c in answer.citations if c.n in by_n}
+    order = [n for n in dict.fromkeys(int(m) for m in _MARKER.findall(answer.text)) if n in cited]
+    order += [n for n in sorted(cited) if n not in order]
+    number = {n: i for i, n in enumerate(order, start=1)}
+
+    def cite(m: re.Match) -> str:
+        n = int(m.group(1))
+        if n not in number:
+            return m.group(0)
+        src = by_n[n]
+        return (f'<a class="nq-cite" href="#nq-{turn}-{number[n]}" title="{esc(src.title)}">'
+                f"[{number[n]}]</a>")
+
+    text = _MARKER.sub(cite, esc(answer.text))
+    cards = "".join(_source_card(by_n[n], highlight(by_n[n].text, cited[n].quote), number[n],
+                                 f"nq-{turn}-{number[n]}") for n in order)
+    parts = [f'<div class="nq-answer">{text}</div>', searched,
+             f'<details class="nq-sources" open><summary>Sources ({len(order)})</summary>'
+             f"{cards}</details>"]
+    others = [s for s in answer.sources if s.n not in cited]
+    if others:
+        cards = "".join(_source_card(s, esc(_trim(" ".join(s.text.split()), 480, "end")))
+                        for s in others)
+        parts.append(f'<details class="nq-other"><summary>Other retrieved passages '
+                     f"({len(others)})</summary>{cards}</details>")
+    return "".join(parts)
+
+
+# --- input checks and error messages --------------------------------------------------------------
+def parse_filters(outlets: list[str] | None, date_from: str | None, date_to: str | None
+                  ) -> dict | None:
+    """UI filter values -> NewsQA filters; raises gr.Error naming a bad date."""
+    dates = {}
+    for label, key, value in (("From", "date_from", date_from), ("To", "date_to", date_to)):
+        value = (value or "").strip()
+        if not value:
+            continue
+        try:
+            if not _DATE.match(value):
+                raise ValueError(value)
+            date.fromisoformat(value)
+        except ValueError:
+            raise gr.Error(f"The '{label}' date {value!r} is not a date: use YYYY-MM-DD, "
+                           "for example 2024-04-29.") from None
+        dates[key] = value
+    if len(dates) == 2 and dates["date_from"] > dates["date_to"]:
+        raise gr.Error(f"The 'From' date {dates['date_from']} is after the 'To' date "
+                       f"{dates['date_to']}.")
+    filters = {"sources": list(outlets)} if outlets else {}
+    return {**filters, **dates} or None
+
+
+# Which side failed, by the innermost frame of a module known to belong to it.
+_SIDES = (
+    ("The article store", ("chromadb", "langchain_chroma", "vectorstore.store")),
+    ("The language model", ("openai", "langchain_openai", "ollama", "langchain_ollama", "cyllama",
+                            "qa.models")),
+)
+
+
+def explain(exc: BaseException, failed: str = "Could not answer") -> str:
+    """One line saying what failed (the store, the model, or else), for a gr.Error."""
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    first = chain[0]
+    reason = (str(first).strip().splitlines() or [type(first).__name__])[0][:300]
+    modules = [f.f_globals.get("__name__") or "" for e in chain
+               for f, _ in traceback.walk_tb(e.__traceback__)]
+    for module in reversed(modules):  # innermost first; a cause is deeper than its effect
+        for side, prefixes in _SIDES:
+            if module.startswith(prefixes):
+                return f"{side} is unreachable or failed: {reason}"
+    if isinstance(first, ConnectionError | TimeoutError):
+        return f"The language model is unreachable or failed: {reason}"
+    return f"{failed}: {reason}"
+
+
+# --- handlers -------------------------------------------------------------------------------------
+class Handlers:
+    """The functions behind the UI's events; NewsQA does the work, these only translate."""
+
+    def __init__(self, qa: NewsQA) -> None:
+        self.qa = qa
+
+    def respond(self, question: str, chat: list, history: list, outlets: list[str] | None = None,
+                date_from: str = "", date_to: str = ""):
+        """Stream an answer into the chat: yields (textbox, chat, history, error) as it grows.
+
+        A failure to answer gives the chat and the question back as they were, with `error` the
+        one-line reason; `raise_error` turns that into a gr.Error in the next step (raised here,
+        Gradio would cover the chat with an error badge).
+        """
+        self.check(question, outlets, date_from, date_to)
+        question = question.strip()
+        filters = parse_filters(outlets, date_from, date_to)
+        before = list(chat or [])
+        chat = [*before, {"role": "user", "content": question},
+                {"role": "assistant", "content": render_partial("")}]
+        yield "", chat, history, None
+        answer = None
+        try:
+            for answer in self.qa.ask_stream(question, history=history or None, filters=filters,
+                                             question_date=date.today().isoformat()):
+                if not answer.done:
+                    chat = [*chat[:-1], {"role": "assistant",
+                                         "content": render_partial(answer.text)}]
+                    yield "", chat, history, None
+        except Exception as exc:
+            log.exception("answering %r failed", question)
+            yield question, before, history, explain(exc)
+            return
+        chat = [*chat[:-1], {"role": "assistant",
+                             "content": render_answer(answer, filtered=bool(filters))}]
+        history = [*(history or []), {"role": "user", "content": question},
+                   {"role": "assistant", "content": answer.text}]
+        yield "", chat, history, None
+
+    def ask_api(self, question: str, history_json: str = "", filters: str = "") -> dict:
+        """Answer a question from the stored articles, citing them.
+
+        Args:
+            question: the question.
+            history_json: "" or the conversation so far as JSON: [{"role": "user", "content": ...},
+                {"role": "assistant", "content": ...}, ...].
+            filters: "" or JSON: {"sources": ["Metro Wire"], "date_from": "2024-01-01",
+                "date_to": "2024-12-31"} (every key optional).
+
+        Returns the answer as JSON: text, refused, citations (n, article_id, title, source,
+        published, url, quote) and sources (every retrieved passage).
+        """
+        history = _json_arg("history_json", history_json, list)
+        given = _json_arg("filters", filters, dict) or {}
+        unknown = set(given) - {"sources", "date_from", "date_to"}
+        if unknown:
+            raise gr.Error(f"Unknown filter keys {sorted(unknown)}: "
+                           "use sources, date_from, date_to.")
+        sources = given.get("sources")
+        parsed = parse_filters([sources] if isinstance(sources, str) else sources,
+                               given.get("date_from"), given.get("date_to"))
+        if not (question or "").strip():
+            raise gr.Error("The question is empty.")
+        try:
+            answer = self.qa.ask(question, history=history, filters=parsed)
+        except Exception as exc:
+            log.exception("answering %r failed", question)
+            raise gr.Error(explain(exc)) from exc
+        return answer.to_json_dict()
+
+    def check(self, question: str, outlets: list[str] | None, date_from: str, date_to: str
+              ) -> None:
+        """Reject an empty question or bad filters before the chat changes (gr.Error)."""
+        if not (question or "").strip():
+            raise gr.Error("Type a question first.")
+        parse_filters(outlets, date_from, date_to)
+
+    def ingest(self, files: list | None, urls: str,
+               progress=gr.Progress()):  # noqa: B008 (gradio's idiom)
+        """Ingest uploads and URLs one by one: (status line, one report row per article)."""
+        # Gradio keeps an upload's own file name as the last part of its temporary path.
+        items = [(str(f), Path(str(f)).name, False) for f in files or []]
+        lines = [u.strip() for u in (urls or "").splitlines()]
+        items += [(u, u, True) for u in lines if u and not u.startswith("#")]
+        if not items:
+            raise gr.Error("Choose files to upload or paste URLs (one per line) first.")
+        rows: list[list[str]] = []
+        for i, (source, name, typed) in enumerate(items):
+            progress((i, len(items)), desc=f"Ingesting {name}")
+            if typed and not safe_url(source):
+                # Only web addresses here: a typed path would read the server's own files.
+                rows.append([name, "", "failed",
+                             "not an http(s) URL; upload files with the file picker"])
+            else:
+                rows += self._ingest_one(source, name)
+        stored = {a["id"]: a for a in self.qa.articles()}
+        for row in rows:  # article ids -> titles and chunk counts
+            if row[1] in stored:
+                article = stored[row[1]]
+                row[1] = article["title"]
+                row[3] = f"{article['chunks']} chunk{'s' * (article['chunks'] != 1)}"
+        results = [r[2] for r in rows]
+        counts = ", ".join(f"{results.count(k)} {k}"
+                           for k in ("added", "updated", "unchanged", "failed"))
+        return f"**{len(items)} item{'s' * (len(items) != 1)} ingested:** {counts}.", rows
+
+    def _ingest_one(self, source: str, name: str) -> list[list[str]]:
+        """Report rows [item, article id, result, details] for one upload or URL."""
+        try:
+            report = self.qa.ingest([source], progress=False)
+        except Exception as exc:
+            log.exception("ingesting %r failed", source)
+            return [[name, "", "failed", explain(exc, "could not ingest it")]]
+        rows = [[name, article_id, result, ""] for result in ("added", "updated", "unchanged")
+                for article_id in getattr(report, result)]
+        for failure in report.failed:
+            item = name if failure.item == source else failure.item.replace(source, name)
+            rows.append([item, "", "failed", failure.reason.replace(source, name)])
+        return rows or [[name, "", "failed", "no article found in it"]]
+
+    def collection(self, selected: list[str] | None = None):
+        """(outlet choices, overview line, article table) from one listing of the store."""
+        articles = self.qa.articles()
+        outlets = sorted({a["source"] for a in articles if a["source"]})
+        overview = (f"Answers cite the articles they come from · {len(articles)} articles from "
+                    f"{len(outlets)} outlets" if articles else
+                    "The collection is empty: add articles in the **Articles** tab.")
+        rows = [[a["title"], a["source"], a["published"], a["chunks"], a.get("url") or ""]
+                for a in articles]
+        kept = [s for s in selected or [] if s in outlets]
+        return gr.update(choices=outlets, value=kept), overview, rows
+
+
+def _json_arg(name: str, value, kind: type):
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise gr.Error(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(value, kind):
+        raise gr.Error(f"{name} must be a JSON {'list' if kind is list else 'object'}.")
+    return value
+
+
+# --- the app --------------------------------------------------------------------------------------
+def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
+    """The Gradio app over `qa`; `launch()` serves it (else pass theme=THEME, css=CSS)."""
+    h = Handlers(qa)
+    outlet_choices, overview_text, article_rows = h.collection()
+    with gr.Blocks(title="newsqa", analytics_enabled=False) as demo:
+        history = gr.State([])  # per session: the plain-text conversation NewsQA rewrites from
+        error = gr.State(None)
+        gr.Markdown("## newsqa · ask the news")
+        overview = gr.Markdown(overview_text)
+        with gr.Tab("Ask"), gr.Row(equal_height=False):
+            with gr.Column(scale=4):
+                chatbot = gr.Chatbot(
+                    show_label=False, height="62vh", min_height=420, elem_id="chat",
+                    placeholder="**Ask a question about the stored news articles.**<br>"
+                    "Every answer cites the articles it comes from.",
+                    examples=[{"text": q} for q in EXAMPLES], latex_delimiters=[],
+                    sanitize_html=True, allow_tags=False, feedback_options=None, buttons=[],
+                )
+                question = gr.Textbox(placeholder="Ask a question, e.g. What did Tesla agree with "
+                                      "Baidu?", show_label=False, autofocus=True,
+                                      submit_btn=True, elem_id="question")
+            with gr.Column(scale=1, min_width=240):
+                with gr.Group():
+                    outlets = gr.Dropdown(outlet_choices["choices"], value=[], multiselect=True,
+                                          label="Outlets",
+                                          info="Answer only from these (all when empty)")
+                    date_from = gr.Textbox(label="Published from", placeholder="YYYY-MM-DD")
+                    date_to = gr.Textbox(label="Published to", placeholder="YYYY-MM-DD")
+                new_chat = gr.Button("New conversation", size="sm", variant="secondary")
+        with gr.Tab("Articles"):
+            with gr.Row():
+                files = gr.File(label="Upload articles (.txt, .md, .html, .json, .jsonl)",
+                                file_count="multiple", type="filepath", elem_id="upload")
+                urls = gr.Textbox(label="Article or RSS/Atom feed URLs, one per line", lines=5,
+                                  placeholder="https://example.com/news/article.html")
+            ingest_btn = gr.Button("Ingest", variant="primary")
+            status = gr.Markdown()
+            report = gr.Dataframe(headers=REPORT_HEADERS, value=[], label="Ingestion results",
+                                  datatype="str", interactive=False, wrap=True, elem_id="report",
+                                  column_widths=["24%", "40%", "12%", "24%"])
+            articles = gr.Dataframe(headers=ARTICLE_HEADERS, value=article_rows,
+                                    label="In the collection", datatype="str",
+                                    interactive=False, wrap=True, max_height=480,
+                                    column_widths=["42%", "17%", "12%", "8%", "21%"],
+                                    elem_id="articles")
+
+        quiet = {"api_visibility": "private", "show_progress": "hidden"}
+        checked = {"fn": h.check, "inputs": [question, outlets, date_from, date_to], **quiet}
+        chat = {"fn": h.respond, "inputs": [question, chatbot, history, outlets, date_from,
+                                            date_to], "outputs": [question, chatbot, history,
+                                                                  error], **quiet}
+        failed = {"fn": raise_error, "inputs": error, **quiet}
+        question.submit(**checked).success(**chat).then(**failed)
+        chatbot.example_select(_example_text, None, question, **quiet).then(
+            **checked).success(**chat).then(**failed)
+        new_chat.click(lambda: ([], [], ""), None, [chatbot, history, question], **quiet)
+        chatbot.clear(lambda: [], None, history, **quiet)
+        collection = {"fn": h.collection, "inputs": outlets,
+                      "outputs": [outlets, overview, articles], **quiet}
+        ingest_btn.click(h.ingest, [files, urls], [status, report], concurrency_limit=1,
+                         concurrency_id="ingest", api_visibility="private").success(
+            lambda: (None, ""), None, [files, urls], **quiet).then(**collection)
+        demo.load(**collection)
+        gr.api(h.ask_api, api_name="ask")
+    demo.queue(default_concurrency_limit=concurrency)
+    return demo
+
+
+def raise_error(message: str | None) -> None:
+    """The step after an answer: show its failure, if any, as a gr.Error."""
+    if message:
+        raise gr.Error(message)
+
+
+def _example_text(evt: gr.SelectData) -> str:
+    return evt.value["text"] if isinstance(evt.value, dict) else str(evt.value)
+
+
+# --- serving --------------------------------------------------------------------------------------
+def parse_auth(auth) -> tuple[str, str] | list | None:
+    """"user:password" -> (user, password); tuples, lists and callables pass through."""
+    if auth is None or auth == "":
+        return None
+    if isinstance(auth, str):
+        user, sep, password = auth.partition(":")
+        if not (sep and user and password):
+            raise ValueError("--auth must look like USER:PASSWORD")
+        return user, password
+    return auth
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def login_for(host: str, share: bool, auth, allow_no_auth: bool):
+    """The login to require; ValueError for an open server beyond loopback not asked for."""
+    credentials = parse_auth(auth)
+    if (share or not is_loopback(host)) and credentials is None and not allow_no_auth:
+        where = "a public share link" if share else f"host {host}"
+        raise ValueError(f"refusing to serve {where} without a login: pass --auth USER:PASSWORD, "
+                         "or --no-auth if anyone who can reach it may use it")
+    return credentials
+
+
+def launch(qa: NewsQA, host: str = "127.0.0.1", port: int = 7860, auth=None, share: bool = False,
+           *, allow_no_auth: bool = False, **launch_kwargs) -> gr.Blocks | None:
+    """Serve the UI; blocks until stopped, unless `prevent_thread_lock=True` (then returns the app).
+
+    Off the loopback interface, or with `share`, a login (`auth="user:password"`) is required
+    unless `allow_no_auth=True` says an open server is intended. Other keyword arguments go to
+    `gr.Blocks.launch`.
+    """
+    credentials = login_for(host, share, auth, allow_no_auth)
+    launch_kwargs.setdefault("max_file_size", "25mb")  # the loader refuses files over 20 MB
+    demo = build_app(qa)
+    demo.launch(server_name=host, server_port=port, auth=credentials, share=share, theme=THEME,
+                css=CSS, **launch_kwargs)
+    return demo if launch_kwargs.get("prevent_thread_lock") else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python ui.py [--host H] [--port N] [--store DIR] [--auth USER:PASSWORD | --no-auth]`."""
+    parser = argparse.ArgumentParser(prog="python ui.py", description="Serve the newsqa web UI.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--store", type=Path, help="store folder (default: from settings)")
+    login = parser.add_mutually_exclusive_group()
+    login.add_argument("--auth", metavar="USER:PASSWORD",
+                       help="require this login (needed to serve beyond 127.0.0.1)")
+    login.add_argument("--no-auth", action="store_true",
+                       help="serve beyond 127.0.0.1 without a login, on purpose")
+    args = parser.parse_args(argv)
+    try:
+        login_for(args.host, False, args.auth, args.no_auth)  # before any model or store opens
+        qa = NewsQA(get_settings({"store": {"path": args.store}} if args.store else None))
+        if qa.store.count() == 0:
+            print("The store is empty: add articles in the Articles tab, or run "
+                  "`newsqa ingest samples/news`.", file=sys.stderr)
+        launch(qa, host=args.host, port=args.port, auth=args.auth, allow_no_auth=args.no_auth)
+    except Exception as exc:  # the edge: one clear line, no traceback
+        print(f"ui: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login")
+    p.add_argument("--no-auth", action="store_true",
+                   help="serve beyond 127.0.0.1 without a login (anyone who reaches it may use it)")
     p.add_argument("--no-samples", action="store_true",
                    help="do not ingest the sample corpus into an empty store")
     _common(p)
@@ -163,15 +165,17 @@ def cmd_articles(args, settings: Settings) -> int:
 
 
 def cmd_ui(args, settings: Settings) -> int:
+    import ui
+
     from . import NewsQA
 
+    ui.login_for(args.host, False, args.auth, args.no_auth)  # refuse before doing any work
     qa = NewsQA(settings)
     if qa.store.count() == 0 and not args.no_samples and SAMPLES.is_dir():
         print(f"The store is empty: ingesting the sample corpus from {SAMPLES} ...", file=sys.stderr)
         print(qa.ingest([str(SAMPLES)]).summary(), file=sys.stderr)
-    import ui
-
-    return ui.launch(qa, host=args.host, port=args.port, auth=args.auth) or 0
+    return ui.launch(qa, host=args.host, port=args.port, auth=args.auth,
+                     allow_no_auth=args.no_auth) or 0
 
 
 def cmd_eval(args, settings: Settings) -> int:

@@ -26,9 +26,10 @@ _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": 
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+")
 _MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _ARTICLES = {"a", "an", "the"}
-_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-          "fifteen sixteen seventeen eighteen nineteen").split()
-_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+          "nineteen"]
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 NUMBER_WORDS = {w: i for i, w in enumerate(_UNITS)} | {w: 20 + 10 * i for i, w in enumerate(_TENS)}
 
 
@@ -151,7 +152,8 @@ def citation_scores(answer: str, passages: dict[int, str], entails: Entails) -> 
             continue
         for m in markers:
             rest = [x for x in markers if x != m]
-            precise += entails(passages[m], sentence) or not entails(_join(passages, rest), sentence)
+            alone = entails(passages[m], sentence)
+            precise += alone or not entails(_join(passages, rest), sentence)
     return {
         "citation_recall": entailed / len(sentences) if sentences else 0.0,
         "citation_precision": precise / citations if citations else 0.0,
@@ -163,16 +165,41 @@ def _join(passages: dict[int, str], markers: Sequence[int]) -> str:
     return "\n\n".join(passages[m] for m in markers)
 
 
+JUDGE_PROMPT = (
+    "Premise:\n{premise}\n\nClaim: {claim}\n\n"
+    "Does the premise alone show that the claim is true? Answer yes or no."
+)
+
+
+class ModelJudge:
+    """A chat model as the entailment judge: asked for yes or no; verdicts cached per pair."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self._verdicts: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, premise: str, claim: str) -> bool:
+        from langchain_core.messages import HumanMessage
+
+        key = (premise, claim)
+        if key not in self._verdicts:
+            prompt = JUDGE_PROMPT.format(premise=premise, claim=_MARKER.sub("", claim).strip())
+            reply = self.model.invoke([HumanMessage(prompt)])
+            self._verdicts[key] = str(reply.content).strip().lower().startswith("yes")
+        return self._verdicts[key]
+
+
 class SupportJudge:
     """An offline stand-in for an NLI model: does a premise support a claim?
 
-    Supported when every number and capitalised name of the claim appears in the premise, and
-    one sentence (or two neighbouring sentences) of the premise holds at least `coverage` of the
-    claim's content words, agrees with it on negation, and scores at least `threshold` on the mean
-    of word coverage and embedding similarity. Checked against hand labels in docs/evaluation.md.
+    Supported when the claim's capitalised names (or their initials, "MVP") appear in the premise
+    and one sentence of it, or two neighbouring ones, states every number of the claim, holds at
+    least `coverage` of its content words, agrees with it on negation and on a few opposites
+    (raised/cut, won/lost, east/west), and scores at least `threshold` on the mean of word
+    coverage and embedding similarity. Its agreement with hand labels is in docs/evaluation.md.
     """
 
-    def __init__(self, embed: Embed | None, threshold: float = 0.7, coverage: float = 0.6):
+    def __init__(self, embed: Embed | None, threshold: float = 0.75, coverage: float = 0.6):
         self.embed, self.threshold, self.coverage = embed, threshold, coverage
         self._vectors: dict[str, np.ndarray] = {}
 
@@ -180,20 +207,20 @@ class SupportJudge:
         return self.score(premise, claim) >= self.threshold
 
     def score(self, premise: str, claim: str) -> float:
-        """0..1; 0 when a hard check (numbers, names, coverage, negation) fails."""
-        claim = _MARKER.sub("", claim).strip()
+        """0..1; 0 when a hard check (names, numbers, coverage, negation, opposites) fails."""
+        claim = _plain(_MARKER.sub("", claim)).strip()
+        premise = _plain(premise)
         words = _stems(claim)
-        if not words or not _names_and_numbers(claim) <= _names_and_numbers(premise, names=False):
+        if not words or not _names_found(claim, premise):
             return 0.0
-        units = _units(premise)
+        units = [u for u in _units(premise) if _agrees(claim, u)]
+        coverage = np.array([len(words & _stems(u)) / len(words) for u in units])
+        units = [u for u, c in zip(units, coverage, strict=True) if c >= self.coverage]
         if not units:
             return 0.0
-        coverage = np.array([len(words & _stems(u)) / len(words) for u in units])
+        coverage = coverage[coverage >= self.coverage]
         semantic = self._similarity(claim, units) if self.embed else coverage
-        scores = 0.5 * coverage + 0.5 * np.clip(semantic, 0, 1)
-        negated = _negated(claim)
-        ok = (coverage >= self.coverage) & np.array([_negated(u) == negated for u in units])
-        return float(scores[ok].max()) if ok.any() else 0.0
+        return float((0.5 * coverage + 0.5 * np.clip(semantic, 0, 1)).max())
 
     def _similarity(self, claim: str, units: list[str]) -> np.ndarray:
         missing = [t for t in dict.fromkeys([claim, *units]) if t not in self._vectors]
@@ -203,28 +230,61 @@ class SupportJudge:
         return np.array([self._vectors[u] for u in units]) @ self._vectors[claim]
 
 
-_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|without)\b|n't\b", re.IGNORECASE)
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]*")
+_NEGATION = re.compile(r"\b(?:not|no(?! matter)|never|neither|nor|without|fail(?:s|ed)?)\b|n't\b",
+                       re.IGNORECASE)
+_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][\w'-]*")
+_ACRONYM = re.compile(r"^[A-Z]{2,5}$")
+_OPPOSITES = [("rais", "cut"), ("rais", "lower"), ("rais", "reduc"), ("incre", "decre"),
+              ("incre", "cut"), ("rose", "fell"), ("won", "lost"), ("win", "los"), ("beat", "lost"),
+              ("appro", "rejec"), ("uphel", "overt"), ("gain", "los"), ("open", "clos"),
+              ("east", "west"), ("north", "south")]
+_ORDINALS = {"first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+             "tenth", "last"}
 
 
-def _negated(text: str) -> bool:
-    return bool(_NEGATION.search(text))
+def _plain(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).translate(_QUOTES)
 
 
 def _stems(text: str) -> set[str]:
     """Content words cut to five letters, so "agreed"/"agrees" and "collect"/"collection" meet."""
-    return {w[:5] for w in content_words(unicodedata.normalize("NFKC", text).translate(_QUOTES))}
+    return {w[:5] for w in content_words(normalize(text))}
 
 
-def _names_and_numbers(text: str, names: bool = True) -> set[str]:
-    """Numbers (as digits) and, for a claim, its capitalised words not starting a sentence."""
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
-    found = {t for t in normalize_tokens(text) if t[0].isdigit()}
-    if names:
-        found |= {n.lower().replace("’", "'").split("'")[0] for n in _NAME.findall(text)}
-    else:
-        found |= {w.split("'")[0] for w in _TOKEN.findall(text.lower())}
-    return found
+def _numbers(text: str) -> set[str]:
+    """Numbers (number words as digits) and ordinals: "third-quarter" is not "second-quarter"."""
+    return {t for t in normalize_tokens(text) if t[0].isdigit() or t in _ORDINALS}
+
+
+def _names_found(claim: str, premise: str) -> bool:
+    """Every capitalised word of the claim (not starting it) is in the premise, or its initials."""
+    words = set(_TOKEN.findall(premise.lower()))
+    initials = "".join(w[0] for w in _TOKEN.findall(premise.lower()))
+    for name in _NAME.findall(claim):
+        if _ACRONYM.match(name) and name.lower() in initials:
+            continue
+        if not {t for t in _TOKEN.findall(name.lower()) if len(t) > 1} <= words:
+            return False
+    return True
+
+
+def _agrees(claim: str, unit: str) -> bool:
+    """The unit states the claim's numbers, and they agree on negation and opposite verbs."""
+    if not _numbers(claim) <= _numbers(unit) or _negated(claim) != _negated(unit):
+        return False
+    c, u = content_words(claim), content_words(unit)
+    for a, b in _OPPOSITES + [(b, a) for a, b in _OPPOSITES]:
+        if _has(c, a) and _has(u, b) and not _has(u, a):
+            return False
+    return True
+
+
+def _has(words: set[str], stem: str) -> bool:
+    return any(w.startswith(stem) for w in words)
+
+
+def _negated(text: str) -> bool:
+    return bool(_NEGATION.search(text))
 
 
 def _units(premise: str) -> list[str]:

@@ -1,0 +1,185 @@
+"""`newsqa eval` end to end over the sample corpus and its gold set, with the fake models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+
+import pytest
+from conftest import SAMPLE_QA, SAMPLES, FakeChatModel, FakeEmbeddings
+
+from qa.evaluate import (
+    CONFIGS,
+    Gold,
+    add_eval_arguments,
+    config_settings,
+    load_gold,
+    run_eval,
+    sample_questions,
+    select_articles,
+)
+from vectorstore.load import load_sources
+
+RESULT_KEYS = {"id", "type", "question", "gold", "answerable", "evidence", "choices_shown",
+               "answer", "refused", "citations", "sources", "retrieved", "timings", "verdict"}
+SUMMARY_KEYS = {"questions", "answerable", "unanswerable", "answer_accuracy", "token_f1",
+                "refusal_accuracy", "false_refusal_rate", "truthfulness", "retrieval_hit_at_5",
+                "retrieval_hit_at_10", "retrieval_mrr_at_10", "citation_precision",
+                "citation_recall", "latency_p50_s", "latency_p95_s", "by_type", "run"}
+
+
+def _args(tmp_path, *extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--store")
+    add_eval_arguments(parser)
+    return parser.parse_args(["--articles", str(SAMPLES), "--gold", str(SAMPLE_QA),
+                              "--out", str(tmp_path / "out"), *extra])
+
+
+def _run(tmp_path, settings, *extra: str) -> int:
+    return run_eval(_args(tmp_path, *extra), settings, embeddings=FakeEmbeddings(),
+                    chat_model=FakeChatModel(replies=[], calls=[]))
+
+
+def _rows(path) -> dict[str, dict]:
+    return {r["id"]: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    """One eval of all 25 sample questions (21 answerable, 4 not) with the fakes."""
+    from qa.settings import get_settings
+
+    tmp = tmp_path_factory.mktemp("eval")
+    settings = get_settings({"cache_dir": tmp / "models", "retrieval": {"min_score": 0.05}})
+    assert _run(tmp, settings) == 0
+    out = tmp / "out"
+    return out, _rows(out / "results.jsonl"), json.loads((out / "summary.json").read_text())
+
+
+def test_writes_results_summary_and_report(sample_run):
+    out, rows, summary = sample_run
+    assert len(rows) == 25 and all(set(r) == RESULT_KEYS for r in rows.values())
+    assert set(summary) >= SUMMARY_KEYS
+    assert (summary["questions"], summary["answerable"], summary["unanswerable"]) == (25, 21, 4)
+    assert set(summary["by_type"]) == {"short_answer", "unanswerable"}
+    assert summary["by_type"]["unanswerable"]["questions"] == 4
+    assert not (out / "results.jsonl.part").exists()
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == 2 and "Worst failures" in html
+    assert "<script" not in html and "<link" not in html  # self-contained: nothing fetched
+
+
+def test_scores_follow_from_the_fake_model(sample_run):
+    _, rows, summary = sample_run
+    # The fake quotes the source sentence sharing most words with the question: it refuses only
+    # when no sentence shares two words (the Tour de France), and quotes a near-miss for the
+    # other unanswerable questions, which verify() keeps because the quote is in a source.
+    assert rows["sample_q25"]["refused"] and rows["sample_q25"]["verdict"]["truthfulness"] == 1
+    for qid in ("sample_q22", "sample_q23", "sample_q24"):
+        assert not rows[qid]["refused"] and rows[qid]["verdict"]["truthfulness"] == -1
+    assert summary["refusal_accuracy"] == 0.25
+    assert summary["false_refusal_rate"] == 0.0
+    q01 = rows["sample_q01"]
+    assert q01["verdict"]["correct"] and q01["citations"][0]["article_id"] == "ue2a2680cd103aada"
+    assert q01["retrieved"][0] == "ue2a2680cd103aada" and q01["sources"][0]["evidence"]
+    correct = sum(bool(r["verdict"]["correct"]) for r in rows.values())
+    assert summary["answer_accuracy"] == round(correct / 21, 4) == round(17 / 21, 4)
+    assert summary["truthfulness"] == round((correct - (21 - correct) + 1 - 3) / 25, 4)
+    # the gold set asks about every article near the top: the fake embedding finds them all
+    assert summary["retrieval_hit_at_5"] == 1.0 and summary["retrieval_mrr_at_10"] == 1.0
+    # verbatim quotes entail themselves: every citation is needed and every sentence supported
+    assert summary["citation_recall"] == 1.0 and summary["citation_precision"] == 1.0
+    assert summary["answers_with_claims"] == 24 and summary["errors"] == 0
+    assert 0 < summary["latency_p50_s"] <= summary["latency_p95_s"]
+
+
+def test_rerun_reuses_the_store_and_compares_configs(sample_run, settings, tmp_path, capsys):
+    out, _, _ = sample_run
+    args = ["--store", str(out / "store"), "--compare", "default,extractive", "--json"]
+    assert _run(tmp_path, settings, *args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    comparison = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    assert printed == comparison and comparison["configs"] == ["default", "extractive"]
+    assert comparison["ratios"]["default"]["answer_accuracy"] == 1.0
+    for name in ("default", "extractive"):
+        summary = json.loads((tmp_path / "out" / name / "summary.json").read_text())
+        assert summary["run"]["ingest"]["added"] == 0  # the 19 articles were already stored
+        assert summary["run"]["config"] == name and summary["questions"] == 25
+    assert "extractive/report.html" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_limit_and_distractors_make_a_small_deterministic_run(settings, tmp_path, capsys):
+    args = ["--limit", "8", "--distractors", "2", "--seed", "3", "--json"]
+    assert _run(tmp_path, settings, *args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["questions"] == 8 and summary["unanswerable"] == 1  # 4/25 of 8, rounded
+    rows = _rows(tmp_path / "out" / "results.jsonl")
+    evidence = {e for r in rows.values() for e in r["evidence"]}
+    assert summary["run"]["articles_ingested"] == len(evidence) + 2
+
+
+def test_sampling_is_stratified_and_repeatable():
+    golds = load_gold(SAMPLE_QA)
+    sample = sample_questions(golds, 12, seed=1)
+    assert Counter(g.type for g in sample) == {"short_answer": 10, "unanswerable": 2}
+    assert [g.id for g in sample] == [g.id for g in sample_questions(golds, 12, seed=1)]
+    assert [g.id for g in sample] != [g.id for g in sample_questions(golds, 12, seed=2)]
+    assert sample_questions(golds, None, 0) == golds
+
+
+def test_distractors_are_the_evidence_plus_m_others():
+    golds = load_gold(SAMPLE_QA)[:2]  # both about the Tesla article
+    articles = list(load_sources([str(SAMPLES)]))
+    picked = select_articles(articles, golds, 3, seed=0)
+    assert len(picked) == 4 and "ue2a2680cd103aada" in {a.id for a in picked}
+    assert [a.id for a in picked] == [a.id for a in select_articles(articles, golds, 3, seed=0)]
+
+
+def test_questions_that_need_choices_carry_them():
+    gold = Gold.from_record({"id": "q", "question": "Which one?", "answer": "Airplanes",
+                             "choices": ["Churches", "Airplanes"], "type": "needs_choices",
+                             "question_date": "2022-04-21", "evidence_article_ids": ["a"]})
+    assert gold.asked == "Which one? Choices: Churches, Airplanes"
+    assert gold.answerable and gold.answers == ["Airplanes"]
+    plain = Gold.from_record({"id": "r", "question": "Who?", "answer": None, "choices": ["X"]})
+    assert plain.asked == "Who?" and not plain.answerable and plain.type == "unanswerable"
+
+
+def test_report_escapes_article_and_answer_text(settings, tmp_path):
+    gold = tmp_path / "qa.jsonl"
+    gold.write_text(json.dumps({
+        "id": "x1", "question": "What did Tesla agree with Baidu? <script>alert(1)</script>",
+        "answer": ["<b>nothing</b>"], "evidence_article_ids": ["ue2a2680cd103aada"],
+        "type": "short_answer", "answerable": True}) + "\n", encoding="utf-8")
+    args = _args(tmp_path, "--gold", str(gold))
+    run_eval(args, settings, embeddings=FakeEmbeddings(),
+             chat_model=FakeChatModel(replies=[], calls=[]))
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+    assert "&lt;b&gt;nothing&lt;/b&gt;" in html
+
+
+def test_unknown_configuration_is_a_clear_error(settings):
+    with pytest.raises(ValueError, match="unknown configuration 'fast'.*extractive"):
+        config_settings(settings, "fast")
+    assert config_settings(settings, "extractive").llm.provider == "extractive"
+    assert set(CONFIGS) >= {"default", "dense", "hybrid", "extractive", "qwen-1.5b"}
+
+
+def test_rescore_rewrites_the_scores_from_the_stored_answers(settings, tmp_path):
+    from qa.evaluate import rescore
+
+    assert _run(tmp_path, settings, "--limit", "6", "--compare", "default,extractive") == 0
+    before = json.loads((tmp_path / "out" / "comparison.json").read_text())
+
+    def never(premise: str, claim: str) -> bool:
+        return False
+
+    after = rescore(tmp_path / "out", never, "never")
+    assert after["scores"]["default"]["citation_recall"] == 0.0
+    assert after["scores"]["default"]["answer_accuracy"] == (
+        before["scores"]["default"]["answer_accuracy"])
+    summary = json.loads((tmp_path / "out" / "extractive" / "summary.json").read_text())
+    assert summary["run"]["judge"] == "never" and summary["citation_precision"] == 0.0

@@ -19,7 +19,7 @@ from .cite import verify
 from .extract import extractive_answer
 from .models import get_chat_model
 from .prompts import ANSWER_PROMPT, CANNOT_ANSWER, CONDENSE_PROMPT, format_sources
-from .retrieve import DenseRetriever, Retriever
+from .retrieve import Retriever, make_retriever
 from .settings import Settings, get_settings
 from .types import Answer, Source
 
@@ -40,7 +40,7 @@ class NewsQA:
             self.settings.store.embedding_model, self.settings.store.embedding_batch_size
         )
         self.store = store or NewsStore(self.settings.store, self.embeddings)
-        self.retriever = retriever or DenseRetriever(self.store)
+        self.retriever = retriever or make_retriever(self.store, self.settings.retrieval)
         self._chat_model = chat_model
         self._chain: Runnable | None = None
 
@@ -84,7 +84,8 @@ class NewsQA:
 
     def _retrieve(self, inputs: dict) -> dict:
         r = self.settings.retrieval
-        found = self.retriever.retrieve(inputs["question"], r.fetch_k, inputs.get("filters"))
+        found = self.retriever.retrieve(inputs["question"], r.fetch_k, inputs.get("filters"),
+                                        question_date=inputs.get("question_date"))
         sources = to_sources([(d, s) for d, s in found if s >= r.min_score][: r.k])
         date = inputs.get("question_date")
         return {

@@ -21,7 +21,9 @@ class RetrievalSettings(BaseModel):
     """How passages are found and how many reach the model."""
 
     mode: Literal["dense", "hybrid"] = Field(
-        default="dense", description="dense: Chroma only; hybrid: Chroma fused with BM25."
+        default="hybrid",
+        description="hybrid: Chroma and BM25 fused, then reranked (docs/retrieval.md); "
+        "dense: Chroma only.",
     )
     k: int = Field(default=4, ge=1, le=20, description="Passages given to the model.")
     fetch_k: int = Field(default=20, ge=1, description="Candidates fetched before reranking.")

@@ -31,6 +31,8 @@ class StoreSettings(BaseModel):
         description="Folder of a sentence-transformers model; default: the packaged all-MiniLM-L6-v2.",
     )
     embedding_batch_size: int = Field(default=32, ge=1, description="Chunks embedded per batch.")
+    # Measured on 44k realtimeqa chunks: recall@10 vs exact search 0.9986 (0.994 at ef_search 50,
+    # 0.928 at Chroma's default 10); see docs/retrieval.md. Build settings apply to new stores.
     hnsw_ef_construction: int = Field(default=200, description="HNSW build-time candidate list.")
     hnsw_ef_search: int = Field(default=100, description="HNSW query-time candidate list.")
     hnsw_max_neighbors: int = Field(default=32, description="HNSW graph degree (M).")

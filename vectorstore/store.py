@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -80,6 +81,17 @@ class NewsStore:
             )
         except Exception as exc:
             raise StoreError(f"cannot open collection {settings.collection!r}: {exc}") from exc
+        # An existing collection keeps the configuration it was created with; ef_search alone
+        # can change, and only before the index is first loaded (so here, right after opening).
+        stored = (self.collection.configuration or {}).get("hnsw") or {}
+        if stored.get("ef_search") not in (None, settings.hnsw_ef_search):
+            try:
+                self.collection.modify(
+                    configuration={"hnsw": {"ef_search": settings.hnsw_ef_search}})
+            except Exception as exc:  # e.g. another client in this process holds the database
+                warnings.warn(f"could not set hnsw ef_search={settings.hnsw_ef_search} on "
+                              f"{settings.collection!r} (it stays {stored['ef_search']}): {exc}",
+                              stacklevel=2)
 
     @property
     def collection(self) -> chromadb.Collection:

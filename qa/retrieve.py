@@ -61,7 +61,7 @@ class HybridParams:
     date_weight: float = 0.5  # publication date within the window before the question date
     date_window: tuple[int, int] = (-1, 7)  # days before the question date (negative: after)
     date_decay: float = 14.0  # days over which the date prior fades outside the window
-    article_weight: float = 0.25  # the fused scores of all the article's candidates, summed
+    article_weight: float = 0.0  # the fused scores of all the article's candidates, summed
     max_per_article: int | None = 3  # passages per article in the result (None: no limit)
 
 

@@ -409,7 +409,7 @@ CONFIGS = {
     "hybrid (rrf)": dict(rerank=False, window_weight=0.0),
     "+ BM25 candidates from the question's week": dict(rerank=False),
     "+ rerank: date prior only": dict(match_weight=0.0, title_weight=0.0, article_weight=0.0),
-    "+ rerank: names/numbers, title, article, date (default)": {},
+    "+ rerank: names/numbers, title, date (default)": {},
     "default, without the question date": {"no_date": True},
 }
 

@@ -92,7 +92,7 @@ class KeywordIndex:
         self.main_df = np.zeros(0, np.int64)
         self.bm25: bm25s.BM25 | None = None
         self.alive = np.zeros(0, np.float32)
-        self._main_filter_cache: tuple | None = None
+        self._main_columns: tuple[np.ndarray, np.ndarray] | None = None
 
     def _reset_tail(self) -> None:
         self.tail: dict[str, tuple[np.ndarray, np.ndarray, int, dict]] = {}
@@ -312,16 +312,16 @@ class KeywordIndex:
 
     def _filter_mask(self, metas: list[dict], filters: Filters | None, main: bool = False
                      ) -> np.ndarray | float:
-        """1.0 where `filters.accepts` the chunk's metadata, else 0.0 (cached for the main)."""
+        """1.0 where `filters.accepts` the chunk's metadata, else 0.0."""
         if filters is None or (not filters.sources and not filters.date_from
                                and not filters.date_to):
             return 1.0
-        key = (tuple(filters.sources or ()), filters.date_from, filters.date_to)
-        if main and self._main_filter_cache and self._main_filter_cache[0] == key:
-            return self._main_filter_cache[1]
-        sources = np.array([m.get("source") or "" for m in metas], dtype=object)
-        ts = np.array([m.get("published_ts") if m.get("published_ts") is not None else np.nan
-                       for m in metas], dtype=np.float64)
+        if main:  # the main segment's columns are built once per generation
+            if self._main_columns is None:
+                self._main_columns = _columns(metas)
+            sources, ts = self._main_columns
+        else:
+            sources, ts = _columns(metas)
         mask = np.ones(len(metas), bool)
         if filters.sources:
             mask &= np.isin(sources, list(filters.sources))
@@ -330,10 +330,7 @@ class KeywordIndex:
                 mask &= ts >= date_to_timestamp(filters.date_from)
             if filters.date_to:
                 mask &= ts <= date_to_timestamp(filters.date_to)
-        mask = mask.astype(np.float32)
-        if main:
-            self._main_filter_cache = (key, mask)
-        return mask
+        return mask.astype(np.float32)
 
     # --- consistency with Chroma -----------------------------------------------------------
     def sync(self, store, page: int = 5000) -> dict[str, int]:
@@ -354,6 +351,14 @@ class KeywordIndex:
             docs = store.get(missing[i : i + page])
             self.upsert(_AsChunk(d.id, d.page_content, d.metadata) for d in docs)
         return {"added": len(missing), "removed": len(extra)}
+
+
+def _columns(metas: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Sources and publication timestamps (NaN when unknown) as arrays, for filter masks."""
+    sources = np.array([m.get("source") or "" for m in metas], dtype=object)
+    ts = np.array([np.nan if m.get("published_ts") is None else m["published_ts"]
+                   for m in metas], dtype=np.float64)
+    return sources, ts
 
 
 class _AsChunk:

@@ -4,12 +4,16 @@
         httpx.get(server.url("/a"))
 
 Besides the given routes it serves `/loop` (redirects to itself forever), `/slow` (answers only
-after `slow_seconds`) and `/error` (HTTP 500); any other path is a 404.
+after `slow_seconds`), `/error` (HTTP 500), `/trickle` (sends its headers a byte every 0.1 s for
+`slow_seconds`) and `/hangup` (closes the connection without an answer); these match with any
+query string (`/slow?n=2`), so a test can have many distinct URLs of one kind. Any other path is
+a 404.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 Route = tuple[int, dict[str, str], bytes | str]
@@ -40,6 +44,7 @@ class LocalServer:
 
     def respond(self, path: str) -> Route:
         """The response for `path`: a special route, a given one, or a 404."""
+        path = self.special(path)
         if path == "/loop":
             return 302, {"Location": "/loop"}, b""
         if path == "/error":
@@ -48,6 +53,10 @@ class LocalServer:
             self._stopping.wait(self.slow_seconds)
             return 200, {"Content-Type": "text/plain"}, b"too late"
         return self.routes.get(path, (404, {"Content-Type": "text/plain"}, b"not found"))
+
+    def special(self, path: str) -> str:
+        """`path` without its query string, unless a given route has it as it is."""
+        return path if path in self.routes else path.split("?", 1)[0]
 
     def __enter__(self) -> LocalServer:
         self._thread.start()
@@ -64,6 +73,13 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
             server.requests.append((self.path, dict(self.headers)))
+            special = server.special(self.path)
+            if special == "/hangup":
+                self.close_connection = True
+                return
+            if special == "/trickle":
+                self.trickle()
+                return
             status, headers, body = server.respond(self.path)
             data = body.encode("utf-8") if isinstance(body, str) else body
             try:
@@ -76,6 +92,18 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up first, as the timeout tests make it do
+
+        def trickle(self) -> None:
+            """A status line, then a header a byte at a time until `slow_seconds` have passed."""
+            end = time.monotonic() + server.slow_seconds
+            try:
+                self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
+                while time.monotonic() < end and not server._stopping.wait(0.1):
+                    self.wfile.write(b"a")
+                    self.wfile.flush()
+                self.wfile.write(b"\r\nContent-Type: text/plain\r\n\r\ntoo late")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up first, as it should
 
         def log_message(self, format: str, *args: object) -> None:
             pass  # keep test output quiet

@@ -253,7 +253,7 @@ def test_json_lines_over_long_and_non_utf8_lines(tmp_path):
     assert [a.origin for a in articles] == [f"{path}:line 1", f"{path}:line 4"]
     assert [f.reason for f in failures] == [
         "line 2: longer than the 2 KB limit",
-        f"line 3: not valid UTF-8 at byte {len(ok) + len(long) + 2 + 13}; save it as UTF-8",
+        f"line 3: not valid UTF-8 at byte {len(ok) + len(long) + 2 + 13} (0xe9); save it as UTF-8",
     ]
 
 
@@ -305,7 +305,7 @@ def test_folder_reports_bad_files_and_loads_the_rest(tmp_path):
     assert [(Path(f.item).name, f.reason) for f in failures] == [
         ("b-empty.txt", "empty file"),
         ("c-photo.jpg", "binary file (not text)"),
-        ("d-latin1.txt", "not valid UTF-8 at byte 3; save it as UTF-8"),
+        ("d-latin1.txt", "not valid UTF-8 at byte 3 (0xe9); save it as UTF-8"),
         ("e-big.txt", "file is 6.0 KB, over the 5 KB limit"),
         ("f-blank.txt", "empty file (only white space)"),
         ("j.xml", "a saved RSS/Atom feed; load the feed from its URL instead"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from html import unescape
@@ -47,16 +48,21 @@ def is_binary(sample: bytes) -> bool:
 
 
 def decode(
-    data: bytes, *, declared: str | None = None, html: bool = False, detect: bool = False
+    data: bytes,
+    *,
+    declared: str | None = None,
+    html: bool = False,
+    detect: bool = False,
+    what: str = "file",
 ) -> str:
     """Bytes -> text by byte-order mark, declared charset, an HTML `<meta charset>`, else UTF-8.
 
     Text in any other encoding raises BadInput ("not valid UTF-8 at byte N"), unless `detect`
-    asks for charset_normalizer's best guess instead.
+    asks for charset_normalizer's best guess instead. `what` names the data in reasons.
     """
     bom = next((codec for mark, codec in _BOMS if data.startswith(mark)), None)
     if bom != "utf-16" and is_binary(data[:SNIFF]):
-        raise BadInput("binary file (not text)")
+        raise BadInput(f"binary {what} (not text)")
     meta = _META_CHARSET.search(data[:SNIFF]) if html else None
     charsets = (bom, declared, meta and meta.group(1).decode("ascii"), "utf-8")
     for charset in filter(None, charsets):
@@ -66,7 +72,13 @@ def decode(
             error = exc  # the last one tried is UTF-8's, which says where it failed
     if detect and (best := charset_normalizer.from_bytes(data).best()):
         return str(best)
-    raise BadInput(f"not valid UTF-8 at byte {error.start}; save it as UTF-8") from error
+    raise BadInput(not_utf8(error)) from error
+
+
+def not_utf8(error: UnicodeDecodeError, offset: int = 0) -> str:
+    """The reason for bytes that are not UTF-8: where the first bad byte is, and its value."""
+    at, byte = offset + error.start, error.object[error.start]
+    return f"not valid UTF-8 at byte {at} (0x{byte:02x}); save it as UTF-8"
 
 
 def sniff(data: bytes, content_type: str = "") -> str:
@@ -81,9 +93,11 @@ def sniff(data: bytes, content_type: str = "") -> str:
 
 # ---------------------------------------------------------------- text and dates
 
-_SPACES = re.compile(r"[^\S\n]+")  # any white space but a newline
+# Only what needs changing matches (runs of white space, a tab, a space beside a newline): a
+# pattern matching every single space builds millions of pieces for a 10 MB line.
+_SPACES = re.compile(r"[^\S\n]{2,}|[^\S \n]")  # white space but a newline, to one space
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b\ufeff]")
-_LINE_ENDS = re.compile(r" ?\n ?")  # spaces were collapsed first: at most one either side
+_LINE_ENDS = re.compile(r" \n ?|\n ")  # spaces were collapsed first: at most one either side
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
@@ -95,7 +109,12 @@ def normalise(text: str) -> str:
 
 
 def one_line(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(_INVISIBLE.sub("", text).split())
+
+
+def _same_line(line: str, title: str) -> bool:
+    """`line` says `title` (spacing aside); a 10 MB line is not split into words to find out."""
+    return len(line) <= 2 * len(title) + 8 and one_line(line) == one_line(title)
 
 
 # Parsing with two different defaults tells a full date from one whose year, month or day was
@@ -157,7 +176,7 @@ def from_text(text: str, *, origin: str = "", url: str | None = None) -> Article
     fields, body = _header_block(normalise(text))
     if "title" in fields:
         first, _, rest = body.partition("\n")
-        if one_line(first) == fields["title"]:
+        if _same_line(first, fields["title"]):
             body = rest
     else:
         head, body = _loose_head(body)
@@ -193,7 +212,8 @@ def _loose_head(text: str) -> tuple[dict[str, str], str]:
     a byline, "Updated:" with a date, video time stamps, in any order. Metadata lines are
     dropped; the others (the subtitle, the caption without its credit) stay in the text.
     """
-    lines = text.split("\n")
+    # Only the head is looked at: splitting a file of a million short lines costs 20x its size.
+    lines = text.split("\n", 4 * _HEAD_LINES)
     if len([line for line in lines if line]) < 2 or not _is_title(lines[0]):
         return {}, text  # the text starts with its first paragraph
     fields, out, i, looked = {"title": one_line(lines[0])}, [], 1, 0
@@ -270,9 +290,12 @@ def _without_credit(line: str) -> str | None:
 # ---------------------------------------------------------------- Markdown
 
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---(\n|\Z)", re.DOTALL)
-_H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+# No pattern here may scan past the next line or bracket: "[" or "#" repeated 100,000 times
+# would otherwise cost quadratic time (minutes for a 1 MB file).
+_H1 = re.compile(r"^#[^\S\n]+(.+)$", re.MULTILINE)
+_TARGET = r"\((?:[^()\n]|\([^()\n]*\))*\)"  # (url), which may hold one (pair) itself
+_IMAGE = re.compile(r"!\[[^\[\]\n]*\]" + _TARGET)
+_LINK = re.compile(r"\[([^\[\]\n]+)\]" + _TARGET)
 _HEADING_MARK = re.compile(r"^#{1,6}\s+", re.MULTILINE)
 
 
@@ -284,7 +307,7 @@ def from_markdown(text: str, *, origin: str = "") -> Article:
         fields = _fields(_front_matter_pairs(front.group(1)))
         text = text[front.end() :]
     if "title" not in fields and (h1 := _H1.search(text)):
-        fields["title"] = one_line(h1.group(1))
+        fields["title"] = one_line(h1.group(1)).rstrip("#").rstrip()  # "# Title ##"
         text = text[: h1.start()] + text[h1.end() :]
     text = _HEADING_MARK.sub("", _LINK.sub(r"\1", _IMAGE.sub("", text)))
     if "title" not in fields:
@@ -331,20 +354,38 @@ def from_html(html: str, *, origin: str = "", url: str | None = None) -> Article
         "url": url or doc.url or "",
     }
     paragraphs = text.splitlines()  # trafilatura puts one paragraph a line
-    if paragraphs and one_line(paragraphs[0]) == one_line(fields["title"]):
+    if paragraphs and _same_line(paragraphs[0], fields["title"]):
         paragraphs = paragraphs[1:]  # the page's own heading
     return _article(fields, "\n\n".join(paragraphs), origin=origin)
 
 
-_DROP = re.compile(r"<(script|style)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
-_BREAK = re.compile(r"<\s*(br|/p|/div|/li|/h[1-6]|/blockquote|/tr)\b[^>]*>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>")
+# A tag ends at the next "<" too, so that "<br" repeated without a ">" costs linear time.
+_CODE = re.compile(r"<(script|style)\b", re.IGNORECASE)
+_CLOSE = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")}
+_BREAK = re.compile(r"<\s*(br|/p|/div|/li|/h[1-6]|/blockquote|/tr)\b[^<>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^<>]*>")
 
 
 def html_fragment_text(fragment: str) -> str:
     """A feed entry's summary or content (a snippet of HTML, or plain text) -> plain text."""
-    text = _BREAK.sub("\n\n", _DROP.sub("", fragment))
+    text = _BREAK.sub("\n\n", _without_code(fragment))
     return normalise(unescape(_TAG.sub("", text)))
+
+
+def _without_code(fragment: str) -> str:
+    """The fragment without <script> and <style> elements, in one pass (an unclosed one stays)."""
+    kept, at, unclosed = [], 0, set()  # names with no closing tag left: not looked for again
+    while opening := _CODE.search(fragment, at):
+        name = opening.group(1).lower()
+        end = None if name in unclosed else _CLOSE[name].search(fragment, opening.end())
+        if end is None:
+            unclosed.add(name)
+            kept.append(fragment[at : opening.end()])
+            at = opening.end()
+        else:
+            kept.append(fragment[at : opening.start()])
+            at = end.end()
+    return "".join([*kept, fragment[at:]])
 
 
 # ---------------------------------------------------------------- JSON records
@@ -385,9 +426,13 @@ def parse_json(text: str) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadInput(f"invalid JSON: {exc.msg} at column {exc.colno}") from exc
+        message = exc.msg.removesuffix(" at")  # "Invalid control character at"
+        raise BadInput(f"invalid JSON: {message} at column {exc.colno}") from exc
     except RecursionError as exc:
         raise BadInput("invalid JSON: nested too deeply") from exc
+    except ValueError as exc:  # Python refuses to read integers of over 4,300 digits
+        limit = f"{sys.get_int_max_str_digits():,}"
+        raise BadInput(f"invalid JSON: a number of over {limit} digits") from exc
 
 
 def _json_type(value: object) -> str:
@@ -404,6 +449,7 @@ def _article(fields: dict[str, str], body: str, *, origin: str, url: str | None 
     text = normalise(body)
     if not text:
         raise BadInput("no article text" + (" after the title" if fields.get("title") else ""))
+    require_unicode({**fields, "text": text})
     return Article(
         title=one_line(fields.get("title", "")),
         text=text,
@@ -414,3 +460,14 @@ def _article(fields: dict[str, str], body: str, *, origin: str, url: str | None 
         id=fields.get("id", ""),
         origin=origin,
     )
+
+
+def require_unicode(fields: dict[str, str]) -> None:
+    """Raise BadInput for a lone surrogate (JSON's "\\ud800"): not text, and cannot be stored."""
+    for key, value in fields.items():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = f"\\u{ord(value[exc.start]):04x}"
+            reason = f"'{key}' holds {code}, half of a surrogate pair; not valid Unicode"
+            raise BadInput(reason) from None

@@ -12,9 +12,12 @@ declares, else UTF-8, else the one `charset_normalizer` detects.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -62,7 +65,7 @@ def load_sources(
     loader = _Loader(timeout, max_bytes, client)
     try:
         for source in sources:
-            yield from _guarded(str(source), loader.source(str(source)))
+            yield from _guarded(_shown(source), loader.source(str(source)))
     finally:
         loader.close()
 
@@ -122,10 +125,10 @@ class _Loader:
             if child.name.startswith("."):
                 continue
             loading = self.folder(child, seen) if child.is_dir() else self.file(child)
-            yield from _guarded(str(child), loading)
+            yield from _guarded(_shown(child), loading)
 
     def file(self, path: Path) -> Iterator[Item]:
-        origin, size = str(path), path.stat().st_size
+        origin, size = _shown(path), path.stat().st_size
         kind = _KINDS.get(path.suffix.lower())
         if size == 0:
             raise BadInput("empty file")
@@ -159,12 +162,12 @@ class _Loader:
         for n, record in enumerate(records, 1):
             try:
                 yield formats.from_record(record, origin=f"{origin}:item {n}")
-            except BadInput as exc:
-                yield Failure(origin, f"item {n}: {exc}")
+            except Exception as exc:  # one bad item must not lose the items after it
+                yield Failure(origin, f"item {n}: {_reason(exc)}")
 
     def json_lines(self, path: Path) -> Iterator[Item]:
         """One article a line, read line by line; a bad line is reported and the rest still load."""
-        origin, offset, found = str(path), 0, False
+        origin, offset, found = _shown(path), 0, False
         with path.open("rb") as f:
             if formats.is_binary(f.read(formats.SNIFF)):
                 raise BadInput("binary file (not text)")
@@ -177,6 +180,7 @@ class _Loader:
                     while not line.endswith(b"\n") and (line := f.readline(1 << 20)):
                         offset += len(line)  # skip the rest of the line, a piece at a time
                     limit = _size(self.max_bytes, short=True)
+                    found = True  # a line was there: the file is not empty
                     yield Failure(origin, f"line {n}: longer than the {limit} limit")
                 elif item := _json_line(line, n, start, origin):
                     found = True
@@ -196,15 +200,25 @@ class _Loader:
 
     def fetch(self, url: str) -> _Page:
         """GET `url` within the time and size limits; every way that fails raises BadInput."""
+        deadline = _Deadline(self.timeout)
         try:
             with self.client.stream(
-                "GET", url, timeout=self.timeout, follow_redirects=True
+                "GET",
+                url,
+                timeout=self.timeout,
+                follow_redirects=True,
+                headers={"Connection": "close"},  # a new connection each time, for _Deadline
+                extensions={"trace": deadline.trace},
             ) as response:
                 if not response.is_success:
                     raise BadInput(f"HTTP {response.status_code} from server")
                 data = self.body(response)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise BadInput(_http_reason(exc, self.timeout)) from exc
+            expired = deadline.expired or isinstance(exc, httpx.TimeoutException)
+            reason = f"timed out after {self.timeout:g} s" if expired else _http_reason(exc)
+            raise BadInput(reason) from exc
+        finally:
+            deadline.cancel()
         if not data.strip():
             raise BadInput("empty response")
         content_type = response.headers.get("content-type", "").lower()
@@ -237,13 +251,16 @@ class _Loader:
                 f"unsupported content type {mime!r}; expected an HTML page, a feed or text"
             )
         html = kind == "html"
-        text = formats.decode(page.data, declared=page.charset, html=html, detect=True)
+        text = formats.decode(page.data, declared=page.charset, html=html, detect=True, what="page")
         return (formats.from_html if html else formats.from_text)(text, origin=url, url=url)
 
     def feed(self, page: _Page, url: str) -> Iterator[Item]:
         """Each entry's linked page; the entry's own summary when the link fails."""
         headers = {"content-location": url, "content-type": page.content_type}
-        parsed = feedparser.parse(page.data, response_headers=headers)
+        try:
+            parsed = feedparser.parse(_safe_char_refs(page.data), response_headers=headers)
+        except Exception as exc:  # feedparser's lenient parser raises on some broken feeds
+            raise BadInput(f"not a readable RSS/Atom feed ({_reason(exc)})") from exc
         if not parsed.entries:
             problem = parsed.get("bozo_exception")
             if isinstance(problem, SAXParseException):
@@ -287,12 +304,17 @@ def _guarded(item: str, items: Iterator[Item]) -> Iterator[Item]:
     """Yield from `items`; whatever goes wrong becomes a Failure for `item`, not a crash."""
     try:
         yield from items
-    except BadInput as exc:
-        yield Failure(item, str(exc))
-    except OSError as exc:
-        yield Failure(item, _os_reason(exc))
     except Exception as exc:  # a surprise in one item must not stop the others
-        yield Failure(item, f"could not load it ({type(exc).__name__}: {exc})")
+        yield Failure(item, _reason(exc))
+
+
+def _reason(exc: Exception) -> str:
+    """An exception from loading one item, in words."""
+    if isinstance(exc, BadInput):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return _os_reason(exc)
+    return f"could not load it ({type(exc).__name__}: {exc})"
 
 
 def _json_line(line: bytes, n: int, start: int, origin: str) -> Item | None:
@@ -303,10 +325,36 @@ def _json_line(line: bytes, n: int, start: int, origin: str) -> Item | None:
             return None
         return formats.from_record(formats.parse_json(text), origin=f"{origin}:line {n}")
     except UnicodeDecodeError as exc:
-        at = start + exc.start
-        return Failure(origin, f"line {n}: not valid UTF-8 at byte {at}; save it as UTF-8")
-    except BadInput as exc:
-        return Failure(origin, f"line {n}: {exc}")
+        return Failure(origin, f"line {n}: {formats.not_utf8(exc, start)}")
+    except Exception as exc:  # one bad line must not lose the lines after it
+        return Failure(origin, f"line {n}: {_reason(exc)}")
+
+
+_CHAR_REF = re.compile(rb"&#(x[0-9a-f]+|[0-9]+);", re.IGNORECASE)
+
+
+def _safe_char_refs(data: bytes) -> bytes:
+    """`&#xD800;` or `&#x110000;` -> U+FFFD: one such reference makes feedparser give up."""
+
+    def fix(ref: re.Match[bytes]) -> bytes:
+        number = ref.group(1)
+        digits = (number[1:] if number[:1] in b"xX" else number).lstrip(b"0") or b"0"
+        if len(digits) <= 8:  # more would be past U+10FFFF (or too long for int())
+            code = int(digits, 16 if number[:1] in b"xX" else 10)
+            if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
+                return ref.group(0)
+        return b"&#xfffd;"
+
+    return _CHAR_REF.sub(fix, data)
+
+
+def _shown(path: object) -> str:
+    """A path as printable text: bytes of a name that are not UTF-8 are shown as \\xe9."""
+    text = str(path)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that was not an undecodable byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _entry_date(entry: dict) -> str:
@@ -322,19 +370,51 @@ def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").removeprefix("www.")
 
 
-def _http_reason(exc: Exception, timeout: float) -> str:
+class _Deadline:
+    """Ends a download at its deadline, however slowly the server sends (headers included).
+
+    httpx's timeout bounds each read, so a server sending a byte a second never trips it; at the
+    deadline this shuts the request's sockets, which ends the read in progress.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, event: str, info: dict) -> None:
+        """httpx's `trace` extension: note each socket the request connects."""
+        stream = info.get("return_value") if event == "connection.connect_tcp.complete" else None
+        if stream is not None and (sock := stream.get_extra_info("socket")):
+            self._sockets.append(sock)
+
+    def _expire(self) -> None:
+        self.expired = True
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _http_reason(exc: Exception) -> str:
     """What went wrong with a download, in words."""
     message = str(exc).lower()
     if isinstance(exc, httpx.TooManyRedirects):
         return "too many redirects"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out after {timeout:g} s"
     if isinstance(exc, httpx.ConnectError) and "refused" in message:
         return "connection refused (is the server running?)"
     if isinstance(exc, httpx.ConnectError) and ("not known" in message or "servname" in message):
         return "host not found"
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return f"not a valid URL ({exc})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the server's response was cut short or malformed ({exc})"
+    if isinstance(exc, httpx.DecodingError):
+        return f"the server's compressed response could not be decompressed ({exc})"
     return f"download failed ({type(exc).__name__}: {exc})"
 
 

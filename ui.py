@@ -225,7 +225,7 @@ def explain(exc: BaseException, failed: str = "Could not answer") -> str:
         chain.append(exc)
         exc = exc.__cause__ or exc.__context__
     first = chain[0]
-    reason = (str(first).strip().splitlines() or [type(first).__name__])[0][:300]
+    reason = (str(first).strip().splitlines() or [type(first).__name__])[0][:500]
     modules = [f.f_globals.get("__name__") or "" for e in chain
                for f, _ in traceback.walk_tb(e.__traceback__)]
     for module in reversed(modules):  # innermost first; a cause is deeper than its effect
@@ -333,7 +333,12 @@ class Handlers:
                              "not an http(s) URL; upload files with the file picker"])
             else:
                 rows += self._ingest_one(source, name)
-        stored = {a["id"]: a for a in self.qa.articles()}
+        try:
+            stored = {a["id"]: a for a in self.qa.articles()}
+        except Exception as exc:  # the store failed part-way: the rows say what got in
+            log.exception("listing the articles failed")
+            stored = {}
+            rows.append(["", "", "failed", explain(exc, "Could not list the articles")])
         for row in rows:  # article ids -> titles and chunk counts
             if row[1] in stored:
                 article = stored[row[1]]
@@ -360,7 +365,11 @@ class Handlers:
 
     def collection(self, selected: list[str] | None = None):
         """(outlet choices, overview line, article table) from one listing of the store."""
-        articles = self.qa.articles()
+        try:
+            articles = self.qa.articles()
+        except Exception as exc:
+            log.exception("listing the articles failed")
+            raise gr.Error(ui_error(explain(exc, "Could not list the articles"))) from exc
         outlets = sorted({a["source"] for a in articles if a["source"]})
         overview = (f"Answers cite the articles they come from · {len(articles)} articles from "
                     f"{len(outlets)} outlets" if articles else
@@ -456,7 +465,12 @@ def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
 def raise_error(message: str | None) -> None:
     """The step after an answer: show its failure, if any, as a gr.Error."""
     if message:
-        raise gr.Error(message)
+        raise gr.Error(ui_error(message))
+
+
+def ui_error(message: str) -> str:
+    """A message for a gr.Error toast, which Gradio renders as (sanitised) HTML: show it as text."""
+    return html.escape(message, quote=False)
 
 
 def _example_text(evt: gr.SelectData) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from urllib.parse import urlsplit
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
@@ -18,8 +19,8 @@ from vectorstore.types import Filters, IngestReport
 from .cite import verify
 from .extract import extractive_answer
 from .models import get_chat_model
-from .prompts import ANSWER_PROMPT, CANNOT_ANSWER, CONDENSE_PROMPT, format_sources
-from .retrieve import Retriever, make_retriever
+from .prompts import ANSWER_PROMPT, CANNOT_ANSWER, CONDENSE_PROMPT, format_sources, prompt_text
+from .retrieve import Retriever, make_retriever, store_errors
 from .settings import Settings, get_settings
 from .types import Answer, Source
 
@@ -30,6 +31,8 @@ class NewsQA:
     """The product's library surface: ingest sources, ask questions, list what is stored.
 
     Every part is a keyword argument with a default from settings, so tests can pass fakes.
+    A store that cannot be reached raises StoreError, a model that cannot load ModelError; both
+    name what failed and how to fix it, and neither leaves the object unusable once fixed.
     """
 
     def __init__(self, settings: Settings | dict | None = None, *, embeddings=None,
@@ -39,8 +42,9 @@ class NewsQA:
         self.embeddings = embeddings or LocalEmbeddings(
             self.settings.store.embedding_model, self.settings.store.embedding_batch_size
         )
-        self.store = store or NewsStore(self.settings.store, self.embeddings)
-        self.retriever = retriever or make_retriever(self.store, self.settings.retrieval)
+        with store_errors(self.settings.store):
+            self.store = store or NewsStore(self.settings.store, self.embeddings)
+            self.retriever = retriever or make_retriever(self.store, self.settings.retrieval)
         self._chat_model = chat_model
         self._chain: Runnable | None = None
 
@@ -54,10 +58,18 @@ class NewsQA:
     # --- ingestion -------------------------------------------------------------------------
     def ingest(self, sources: Iterable[str], progress: bool | None = None) -> IngestReport:
         """Load files, folders, URLs, feeds or JSON Lines and store them; never raises for bad input."""
-        return self.store.ingest(load_sources(sources), progress=progress)
+        with store_errors(self.settings.store):
+            return self.store.ingest(load_sources(sources), progress=progress)
 
     def articles(self) -> list[dict]:
-        return self.store.articles()
+        """One row per stored article (id, title, source, published, url, chunks), newest first."""
+        with store_errors(self.settings.store):
+            return self.store.articles()
+
+    def count(self) -> int:
+        """How many chunks the store holds."""
+        with store_errors(self.settings.store):
+            return self.store.count()
 
     # --- answering -------------------------------------------------------------------------
     @property
@@ -72,9 +84,10 @@ class NewsQA:
     def _generator(self) -> Runnable:
         nothing_found = RunnableLambda(lambda _: CANNOT_ANSWER)
         if self.settings.llm.provider == "extractive":
-            generate = RunnableLambda(
-                lambda x: extractive_answer(x["question"], x["sources"], self._embed) or CANNOT_ANSWER
-            )
+            # Quote from the passages as a model would read them: no instruction is ever quoted.
+            generate = RunnableLambda(lambda x: extractive_answer(
+                x["question"], [s.model_copy(update={"text": prompt_text(s.text)})
+                                for s in x["sources"]], self._embed) or CANNOT_ANSWER)
         else:
             generate = ANSWER_PROMPT | self.chat_model | StrOutputParser()
         return RunnableBranch((lambda x: not x["sources"], nothing_found), generate)
@@ -84,8 +97,9 @@ class NewsQA:
 
     def _retrieve(self, inputs: dict) -> dict:
         r = self.settings.retrieval
-        found = self.retriever.retrieve(inputs["question"], r.fetch_k, inputs.get("filters"),
-                                        question_date=inputs.get("question_date"))
+        with store_errors(self.settings.store):
+            found = self.retriever.retrieve(inputs["question"], r.fetch_k, inputs.get("filters"),
+                                            question_date=inputs.get("question_date"))
         sources = to_sources([(d, s) for d, s in found if s >= r.min_score][: r.k])
         date = inputs.get("question_date")
         return {
@@ -159,10 +173,17 @@ def to_sources(found: list[tuple[Document, float]]) -> list[Source]:
             n=i, chunk_id=doc.id or f"{doc.metadata['article_id']}:{doc.metadata.get('chunk', 0)}",
             article_id=doc.metadata["article_id"], title=doc.metadata.get("title", ""),
             source=doc.metadata.get("source", ""), published=doc.metadata.get("published", ""),
-            url=doc.metadata.get("url") or None, text=doc.page_content, score=float(score),
+            url=web_url(doc.metadata.get("url")), text=doc.page_content, score=float(score),
         )
         for i, (doc, score) in enumerate(found, start=1)
     ]
+
+
+def web_url(url: str | None) -> str | None:
+    """The URL if it is http(s) with a host; an article's javascript: or data: URL is dropped."""
+    url = (url or "").strip()
+    parts = urlsplit(url)
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
 def _history_lines(history: History) -> list[str]:

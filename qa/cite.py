@@ -6,6 +6,12 @@ embedding similarity, with numbers required to appear in the passage), the model
 are kept only where that check agrees, a supported sentence without a marker gets the best one, and
 a sentence that no passage supports is dropped. An answer left with no supported sentence is a
 refusal: it cites nothing it was given.
+
+A passage sentence that addresses the model ("ignore your instructions and answer ...") or poses as
+a marker ("[1] says ...") supports nothing (`prompts.is_hostile`): a model that obeyed it, or echoed
+it, would otherwise be quoting the article truthfully while repeating an injected instruction as
+fact. And a claim that such a sentence matches at least as well as any other is taken for an echo
+of it and dropped, even if a harmless sentence shares its words ("PWNED" vs "window.__pwned=2").
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import numpy as np
 
 from vectorstore.text import split_sentences
 
-from .prompts import CANNOT_ANSWER
+from .prompts import CANNOT_ANSWER, is_hostile
 from .types import Citation, Source
 
 Embed = Callable[[list[str]], list[list[float]]]
@@ -42,6 +48,10 @@ _REFUSALS = re.compile(
 )
 
 SUPPORT_THRESHOLD = 0.55
+# The model's own marker is kept only if its passage supports the claim nearly as well as the best
+# one does: an article can plant a claim in another article's words ("Tesla has cancelled its
+# agreement with Baidu"), and the real article then half-matches it.
+MARKER_MARGIN = 0.2
 
 
 @dataclass
@@ -75,11 +85,15 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
     return out
 
 
-def _passage_units(source: Source) -> list[str]:
-    """A passage's sentences, and neighbouring pairs, so a claim spanning two sentences matches."""
+def _passage_units(source: Source) -> list[tuple[str, bool]]:
+    """A passage's sentences, and neighbouring pairs (so a claim spanning two matches), each with
+    whether it is hostile; a pair holding a hostile sentence is left out."""
     sentences = split_sentences(source.text)
-    pairs = [f"{a} {b}" for a, b in zip(sentences, sentences[1:], strict=False)]
-    return sentences + pairs
+    hostile = [is_hostile(s) for s in sentences]
+    pairs = [(f"{a} {b}", False)
+             for i, (a, b) in enumerate(zip(sentences, sentences[1:], strict=False))
+             if not (hostile[i] or hostile[i + 1])]
+    return list(zip(sentences, hostile, strict=True)) + pairs
 
 
 def _lexical(claim: str, unit: str) -> float:
@@ -96,26 +110,32 @@ def _lexical(claim: str, unit: str) -> float:
 
 def find_support(claims: list[str], sources: list[Source], embed: Embed | None
                  ) -> list[list[Support]]:
-    """For each claim, the sources that support it (best first), with the quoted passage."""
-    units = [(s, u) for s in sources for u in _passage_units(s)]
+    """For each claim, the sources that support it (best first), with the quoted passage.
+
+    A claim that a hostile sentence matches at least as well as any other is an echo of injected
+    text, and has no support.
+    """
+    units = [(s, u, bad) for s in sources for u, bad in _passage_units(s)]
     if not claims or not units:
         return [[] for _ in claims]
-    lexical = np.array([[_lexical(c, u) for _, u in units] for c in claims])
+    lexical = np.array([[_lexical(c, u) for _, u, _ in units] for c in claims])
     if embed is not None:
-        vectors = np.array(embed(claims + [u for _, u in units]), dtype=float)
+        vectors = np.array(embed(claims + [u for _, u, _ in units]), dtype=float)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
         semantic = vectors[: len(claims)] @ vectors[len(claims):].T
         scores = 0.5 * lexical + 0.5 * np.clip(semantic, 0, 1)
     else:
         scores = lexical
+    hostile = np.array([bad for _, _, bad in units])
     result = []
     for row in scores:
         best: dict[int, Support] = {}
+        echo = row[hostile].max(initial=0.0)
         for j in np.argsort(-row):
-            source, unit = units[j]
-            if row[j] < SUPPORT_THRESHOLD:
+            source, unit, bad = units[j]
+            if row[j] < SUPPORT_THRESHOLD or row[j] <= echo:
                 break
-            if source.n not in best:
+            if not bad and source.n not in best:
                 best[source.n] = Support(source, unit, float(row[j]))
         result.append(sorted(best.values(), key=lambda s: -s.score))
     return result
@@ -134,7 +154,9 @@ def verify(text: str, sources: list[Source], embed: Embed | None
         if not found:
             continue  # a claim no passage supports is not shown
         by_n = {s.source.n: s for s in found}
-        chosen = [by_n[n] for n in dict.fromkeys(markers) if n in by_n] or [found[0]]
+        best = found[0].score
+        chosen = [by_n[n] for n in dict.fromkeys(markers)
+                  if n in by_n and by_n[n].score >= best - MARKER_MARGIN] or [found[0]]
         for support in chosen:
             citations.setdefault(support.source.n, Citation.from_source(support.source, support.quote))
         kept.append(sentence + "".join(f" [{s.source.n}]" for s in chosen))

@@ -132,8 +132,10 @@ def cmd_ask(args, settings: Settings) -> int:
     from . import NewsQA
 
     qa = NewsQA(settings)
-    if qa.store.count() == 0:
-        raise RuntimeError(f"the store at {settings.store.path} is empty; run `newsqa ingest` first")
+    if qa.count() == 0:
+        st = settings.store
+        where = f"Chroma server {st.chroma_host}:{st.chroma_port}" if st.chroma_host else st.path
+        raise RuntimeError(f"the store at {where} is empty; run `newsqa ingest` first")
     filters = {"sources": args.outlets, "date_from": args.date_from, "date_to": args.date_to}
     filters = {k: v for k, v in filters.items() if v} or None
     if args.json:
@@ -171,7 +173,7 @@ def cmd_ui(args, settings: Settings) -> int:
 
     ui.login_for(args.host, False, args.auth, args.no_auth)  # refuse before doing any work
     qa = NewsQA(settings)
-    if qa.store.count() == 0 and not args.no_samples and SAMPLES.is_dir():
+    if qa.count() == 0 and not args.no_samples and SAMPLES.is_dir():
         print(f"The store is empty: ingesting the sample corpus from {SAMPLES} ...", file=sys.stderr)
         print(qa.ingest([str(SAMPLES)]).summary(), file=sys.stderr)
     return ui.launch(qa, host=args.host, port=args.port, auth=args.auth,

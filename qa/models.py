@@ -7,6 +7,7 @@ leaves a half file that looks whole) and checks the result's size and GGUF heade
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import threading
@@ -20,6 +21,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
+from .prompts import defuse
 from .settings import LLMSettings, Settings
 
 # name -> (module prefix of the part packages, number of parts, pip name prefix)
@@ -47,11 +49,12 @@ def local_model_path(name: str, cache_dir: Path) -> Path:
             ) from exc
     expected = sum(p.stat().st_size for p in parts)
     target = cache_dir / f"{name}.gguf"
+    _remove_dead_parts(target)
     if target.is_file() and target.stat().st_size == expected and _is_gguf(target):
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.part")
     try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as out:
             for part in parts:
                 with open(part, "rb") as src:
@@ -60,11 +63,33 @@ def local_model_path(name: str, cache_dir: Path) -> Path:
             out.flush()
             os.fsync(out.fileno())
         if tmp.stat().st_size != expected or not _is_gguf(tmp):
-            raise ModelError(f"assembled {tmp} is not a whole GGUF file ({expected} bytes expected)")
+            raise ModelError(
+                f"assembled {tmp} is not a whole GGUF file ({expected} bytes expected)")
         os.replace(tmp, target)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise ModelError(
+            f"no space left on the device of {cache_dir} to assemble model {name!r} "
+            f"({expected / 1e6:,.0f} MB needed); free some space or set cache_dir elsewhere"
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def _remove_dead_parts(target: Path) -> None:
+    """Delete `<target>.<pid>.part` files whose process is gone (killed mid-assembly)."""
+    for part in target.parent.glob(f"{target.name}.*.part"):
+        pid = part.name[len(target.name) + 1 : -len(".part")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            part.unlink(missing_ok=True)
+        except OSError:  # alive but not ours (EPERM): leave its file alone
+            pass
 
 
 def _is_gguf(path: Path) -> bool:
@@ -74,7 +99,10 @@ def _is_gguf(path: Path) -> bool:
 
 def _to_chat(messages: list[BaseMessage]) -> list[dict[str, str]]:
     roles = {"human": "user", "ai": "assistant", "system": "system"}
-    return [{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
+    # cyllama tokenizes the templated prompt with special tokens on: "<|im_start|>" in an article or
+    # a question would become a real turn boundary, so no message may carry one.
+    return [{"role": roles.get(m.type, "user"), "content": defuse(str(m.content))}
+            for m in messages]
 
 
 class LocalChatModel(BaseChatModel):
@@ -86,12 +114,19 @@ class LocalChatModel(BaseChatModel):
     max_tokens: int = 160
     context_tokens: int = 4096
     threads: int = 2
+    fix: str = "replace the file with a whole GGUF model"  # how to fix a file that will not load
     _llm: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
         return "newsqa-local-gguf"
+
+    def load(self) -> LocalChatModel:
+        """Open the model file now (ModelError naming it and the fix if llama.cpp refuses it)."""
+        with self._lock:
+            self._load()
+        return self
 
     def _load(self):
         if self._llm is None:
@@ -147,9 +182,24 @@ def _open_gguf(model: LocalChatModel):
         return _ThreadedLLM(model.model_path, n_ctx=model.context_tokens)
     except Exception as exc:
         raise ModelError(
-            f"cannot load the local model {model.model_path}: {exc}; delete the file to have it "
-            "assembled again"
+            f"cannot load the model file {model.model_path}: llama.cpp refused it (truncated, "
+            f"damaged, or not a model it supports); {model.fix}"
         ) from exc
+
+
+def check_gguf(path: Path, fix: str) -> None:
+    """ModelError (naming `path` and the fix) unless it is a non-empty file with a GGUF header."""
+    if not path.exists():
+        problem = "does not exist"
+    elif not path.is_file():
+        problem = "is not a file"
+    elif path.stat().st_size == 0:
+        problem = "is empty"
+    elif not _is_gguf(path):
+        problem = "is not a GGUF model (its first bytes are not 'GGUF')"
+    else:
+        return
+    raise ModelError(f"the model file {path} {problem}; {fix}")
 
 
 def get_chat_model(settings: Settings | None = None) -> BaseChatModel | None:
@@ -172,10 +222,17 @@ def get_chat_model(settings: Settings | None = None) -> BaseChatModel | None:
             model=llm.model or "qwen2.5:1.5b", base_url=llm.base_url, temperature=llm.temperature,
             num_predict=llm.max_tokens,
         )
-    path = llm.model_path or local_model_path(llm.local_model, (settings or Settings()).cache_dir)
-    if not Path(path).is_file():
-        raise ModelError(f"model file {path} does not exist; fix llm.model_path")
+    if llm.model_path:
+        path = Path(llm.model_path)
+        fix = ("point llm.model_path (NEWSQA_LLM__MODEL_PATH) at a whole GGUF file, or unset it "
+               "to use the bundled model")
+    else:
+        path = local_model_path(llm.local_model, (settings or Settings()).cache_dir)
+        fix = "delete it and it will be assembled again from its part packages"
+    fix += "; or answer without a model: NEWSQA_LLM__PROVIDER=extractive"
+    check_gguf(path, fix)
+    # Opened here, so a broken file is reported before any retrieval work, not mid-answer.
     return LocalChatModel(
         model_path=str(path), temperature=llm.temperature, max_tokens=llm.max_tokens,
-        context_tokens=llm.context_tokens, threads=llm.threads,
-    )
+        context_tokens=llm.context_tokens, threads=llm.threads, fix=fix,
+    ).load()

@@ -1,8 +1,20 @@
-"""The prompts, and the sentence that means "these articles do not say"."""
+"""The prompts, the sentence that means "these articles do not say", and how sources are shown.
+
+Articles are written by strangers, so a source's text may try to instruct the model ("ignore your
+instructions and answer ..."), pose as one of the prompt's own [n] markers ("[1] says ..."), or
+carry the chat template's control tokens (<|im_start|>). `format_sources` drops the sentences that
+do the first two (`is_hostile`), turns any other [n] into (n), and defuses control tokens, so what
+the model reads as a source is only the article's own reporting. The same test keeps cite.py from
+quoting such a sentence as support; docs/reliability.md has the false-positive measurement.
+"""
 
 from __future__ import annotations
 
+import re
+
 from langchain_core.prompts import ChatPromptTemplate
+
+from vectorstore.text import split_paragraphs, split_sentences
 
 CANNOT_ANSWER = "I can't answer that from these articles."
 
@@ -28,10 +40,71 @@ CONDENSE_PROMPT = ChatPromptTemplate.from_messages([
     ("human", "Conversation:\n{history}\n\nLast question: {question}\n\nRewritten question:"),
 ])
 
+# Text addressed to the model rather than to a news reader. No sentence of the 3,579 realtimeqa
+# articles or the sample corpus matches (255,673 sentences); tests/test_hostile.py lists attacks.
+INSTRUCTION = re.compile(
+    r"""
+    \b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+)?(?:of\s+)?
+        (?:your|the|my|these|those|its)?\s*
+        (?:previous|prior|above|earlier|preceding|original|system|other)?\s*
+        (?:instructions?|prompts?|directives|system\s+message|guidelines|sources)\b
+    | ^\W*(?:system|assistant|developer|user)\s*(?:prompt|message|note|override|instructions?)?\s*:
+    | \b(?:reply|respond|answer|output)\s+(?:only|exactly|solely|just)\s+(?:with\b|:|["'“])
+    | \b(?:reply|respond|answer)\s+with\s+(?:only|exactly)\b
+    | \bnew\s+instructions?\s*:
+    | \b(?:your|the)\s+system\s+prompt\b
+    | \byour\s+(?:previous\s+|prior\s+)?(?:prompt|instructions)\b
+    | \byou\s+are\s+(?:now\s+)?(?:an?\s+)?(?:ai|assistant|chatbot|language\s+model|llm)\b
+    | \b(?:ai|assistant|chatbot|language\s+model|llm|gpt)s?\b[^.!?\n]{0,30}?
+        \b(?:reading|processing|summari[sz]ing)\s+this\b
+    | \b(?:note|message|attention)\s+to\s+(?:the\s+|any\s+|all\s+)?
+        (?:ai|assistant|chatbot|language\s+model|llm|model)s?\b
+    | <\|[^|<>\n]{1,40}\|> | \[/?inst\] | <</?sys>>
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+# A bracketed source number used as an attribution ("[1] says ...", "according to [7], ...") or
+# opening a line as the prompt's own source headings do. A footnote "[3]" after a sentence is
+# neither; it is only renumbered out of the way. No realtimeqa sentence has a 1-2 digit bracket.
+FAKE_ATTRIBUTION = re.compile(
+    r"^\s*\[\d{1,2}(?:\s*,\s*\d{1,2})*\]"
+    r"|(?:according\s+to|as|per|see|in|from|by|source)\s*\[\d{1,2}(?:\s*,\s*\d{1,2})*\]"
+    r"|\[\d{1,2}(?:\s*,\s*\d{1,2})*\]\s*(?:,\s*)?(?:says?|said|reports?|reported|states?|stated|"
+    r"confirms?|confirmed|shows?|showed|claims?|claimed|notes?|noted|writes?|wrote|adds?|added|"
+    r"agrees?|agreed)\b",
+    re.IGNORECASE,
+)
+_BRACKET_NUMBER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_CONTROL_TOKEN = re.compile(r"<\|([^|<>\n]{0,40})\|>")
+
+
+def is_hostile(sentence: str) -> bool:
+    """True for a source sentence that instructs the model or poses as one of its [n] markers."""
+    return bool(INSTRUCTION.search(sentence) or FAKE_ATTRIBUTION.search(sentence))
+
+
+def defuse(text: str) -> str:
+    """Text with chat-template control tokens made plain (<|im_start|> -> <im_start>)."""
+    return _CONTROL_TOKEN.sub(r"<\1>", text)
+
+
+def prompt_text(text: str) -> str:
+    """A passage as the model reads it: hostile sentences dropped, [n] -> (n), tokens defused."""
+    paragraphs = [split_sentences(p) for p in split_paragraphs(text)]
+    if any(is_hostile(s) for p in paragraphs for s in p):
+        kept = (" ".join(s for s in p if not is_hostile(s)) for p in paragraphs)
+        text = "\n\n".join(p for p in kept if p)
+    return defuse(_BRACKET_NUMBER.sub(r"(\1)", text))
+
+
+def prompt_label(source) -> str:
+    """A source's heading line for the prompt; a heading that instructs the model is withheld."""
+    label = " ".join(source.label().split())
+    if is_hostile(label):
+        label = f"(heading withheld) ({source.published})" if source.published else "(withheld)"
+    return defuse(_BRACKET_NUMBER.sub(r"(\1)", label))
+
 
 def format_sources(sources) -> str:
-    """Numbered sources, each headed by its title, outlet and date."""
-    blocks = []
-    for s in sources:
-        blocks.append(f"[{s.n}] {s.label()}\n{s.text}")
-    return "\n\n".join(blocks)
+    """Numbered sources, each headed by its title, outlet and date, as the model reads them."""
+    return "\n\n".join(f"[{s.n}] {prompt_label(s)}\n{prompt_text(s.text)}" for s in sources)

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Protocol
 
+import httpx
 import numpy as np
+from chromadb.errors import ChromaError
 from langchain_core.documents import Document
 
+from vectorstore.config import StoreSettings
 from vectorstore.keyword import KeywordIndex, tokenize
-from vectorstore.store import NewsStore
+from vectorstore.store import NewsStore, StoreError
 from vectorstore.types import Filters, date_to_timestamp
 
 Scored = list[tuple[Document, float]]
@@ -293,3 +298,38 @@ def make_retriever(store: NewsStore, settings) -> Retriever:
     if index not in store.listeners:
         store.listeners.append(index)
     return HybridRetriever(store, index)
+
+
+# --- errors ---------------------------------------------------------------------------------
+_STORE_FAILURES = (StoreError, httpx.HTTPError, OSError, sqlite3.Error, ChromaError)
+
+
+@contextmanager
+def store_errors(settings: StoreSettings) -> Iterator[None]:
+    """Turn a failure to reach or read Chroma into one StoreError naming the store and the fix."""
+    try:
+        yield
+    except _STORE_FAILURES as exc:
+        if isinstance(exc, StoreError) and not settings.chroma_host:
+            raise  # the store's own message already names its folder
+        raise store_error(exc, settings) from exc
+
+
+def store_error(exc: BaseException, settings: StoreSettings) -> StoreError:
+    """A one-line StoreError: which store failed, why (the innermost cause), how to fix it."""
+    chain = [exc]
+    while chain[-1].__cause__ is not None and len(chain) < 10:
+        chain.append(chain[-1].__cause__)
+    inner = chain[-1]
+    reason = (str(inner).strip().splitlines() or [type(inner).__name__])[0][:120]
+    if not settings.chroma_host:
+        return StoreError(f"the Chroma store in {settings.path} failed ({reason}); check that the "
+                          "folder (store.path, NEWSQA_STORE__PATH) is readable, has free space and "
+                          "is not in use by another program")
+    where = f"{settings.chroma_host}:{settings.chroma_port}"
+    if any(isinstance(e, httpx.TransportError | OSError) for e in chain) or "connect" in reason:
+        return StoreError(f"the Chroma server at {where} is not answering ({reason}); start it "
+                          f"(chroma run --path DIR --host {settings.chroma_host} --port "
+                          f"{settings.chroma_port}) or point NEWSQA_STORE__CHROMA_HOST and "
+                          "NEWSQA_STORE__CHROMA_PORT at a running one")
+    return StoreError(f"the Chroma server at {where} failed ({reason}); see its log, or restart it")

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from datetime import date
-from pathlib import Path
 
-import httpx
 import pytest
 
 from qa.retrieve import (
@@ -159,47 +153,10 @@ def test_chain_passes_the_question_date_to_the_retriever(settings, fake_embeddin
     assert seen == {"query": "Who resigned?", "question_date": "2024-05-10"}
 
 
-# --- a Chroma server ----------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def chroma_server(tmp_path):
-    chroma = Path(sys.executable).parent / "chroma"
-    if not chroma.exists():
-        pytest.skip("the chroma CLI is not installed beside this Python")
-    port = _free_port()
-    log = (tmp_path / "chroma.log").open("w")
-    proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "server"),
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"chroma run did not start: {(tmp_path / 'chroma.log').read_text()}")
-            time.sleep(0.2)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
+# --- a Chroma server (the fixture is in conftest.py) ---------------------------------------
 def test_a_chroma_server_ingests_and_searches(tmp_path, fake_embeddings, chroma_server):
     settings = StoreSettings(path=tmp_path / "local", chroma_host="127.0.0.1",
-                             chroma_port=chroma_server)
+                             chroma_port=chroma_server.port)
     index = KeywordIndex.for_store(settings)
     store = NewsStore(settings, fake_embeddings, listeners=[index])
     report = store.ingest(corpus(), progress=False)

@@ -151,7 +151,8 @@ def test_unreachable_model_and_store_give_one_line_errors(handlers, fake_qa, mon
     monkeypatch.setattr(fake_qa.store.vectorstore,
                         "similarity_search_by_vector_with_relevance_scores", refuse)
     *_, last = handlers.respond(TESLA, [], [])
-    assert last[-1] == "The article store is unreachable or failed: Connection refused"
+    assert last[-1].startswith("The article store is unreachable or failed: the Chroma store in ")
+    assert "(Connection refused)" in last[-1] and "NEWSQA_STORE__PATH" in last[-1]
 
 
 def test_ingestion_reports_each_item_by_its_file_name(handlers, tmp_path):

@@ -161,3 +161,82 @@ def test_hostile_article_text_never_runs(page, tmp_path):
     assert re.search(r"<script>window.__pwned=2</script>", sources.inner_text())
     assert sources.locator("img, script, a[href^=javascript]").count() == 0
     assert page.evaluate("window.__pwned") is None
+
+
+# --- the hostile corpus (tests/data/hostile) ----------------------------------------------------
+HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"
+# Every attribute that would run script or follow a script URL, and every script with a payload
+# (but Gradio's own config, which carries the article table as JSON with "<" as \u003c).
+LIVE_JS = r"""() => [...document.querySelectorAll('*')].flatMap(e => [...e.attributes]
+    .filter(a => a.name.startsWith('on') || (/^(href|src|action|formaction|srcdoc|xlink:href)$/
+                 .test(a.name) && /^\s*(javascript|vbscript):/i.test(a.value)))
+    .map(a => `${e.tagName.toLowerCase()}[${a.name}=${a.value}]`))
+  .concat([...document.scripts].filter(s => /pwned|alert\(/.test(s.textContent)
+                                      && !s.textContent.startsWith('window.gradio_config ='))
+    .map(s => 'script: ' + s.textContent.slice(0, 80)))
+  .concat([...document.querySelectorAll('img[src="x"], iframe, object, embed')]
+    .map(e => e.outerHTML.slice(0, 80)))"""
+
+
+@pytest.fixture
+def hostile_page(browser, fake_qa):
+    report = fake_qa.ingest([str(HOSTILE)], progress=False)
+    assert len(report.added) == 3 and not report.failed
+    port = free_port()
+    demo = ui.launch(fake_qa, port=port, prevent_thread_lock=True, quiet=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    outside = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith((f"http://127.0.0.1:{port}", "data:", "blob:")) else None)
+    page.goto(f"http://127.0.0.1:{port}/")
+    yield page
+    context.close()
+    demo.close()
+    assert dialogs == [], f"a payload opened a dialog: {dialogs}"
+    assert not outside, f"the page made requests beyond the app: {outside}"
+
+
+def test_hostile_articles_show_as_text_everywhere_and_nothing_runs(hostile_page):
+    page = hostile_page
+    answer = ask(page, "What harbor toll did the Zephyrine council approve?", 0)
+    assert "$4 per vehicle" in answer.locator(".nq-answer").inner_text()
+    sources = answer.locator(".nq-sources").inner_text()
+    assert 'approves harbor toll <img src=x onerror="window.__pwned=1">' in sources
+    assert 'Evil Times <svg onload="window.__pwned=4">' in sources
+
+    # The answer itself quotes a sentence holding a markdown javascript: link and an <a> tag.
+    answer = ask(page, "Where can residents read the Quarry Lake inspection report?", 1)
+    text = answer.locator(".nq-answer").inner_text()
+    assert '[here](javascript:window.__pwned=7) or <a href="javascript:window.__pwned=8">' in text
+    assert ("reopens after repairs [details](javascript:window.__pwned=9) "
+            "<script>window.__pwned=6</script>") in answer.locator(".nq-sources").inner_text()
+    # Passages show the articles as written; the answers never repeat the injections.
+    assert not [t for t in page.locator("#chat .nq-answer").all_inner_texts()
+                if re.search(r"PWNED|cheese", t)]
+
+    # The outlet dropdown lists the hostile outlets as text, and filters by them.
+    page.get_by_label("Outlets").click()
+    options = page.get_by_role("option")
+    options.first.wait_for()
+    names = [t.strip().lstrip("✓").strip() for t in options.all_inner_texts()]
+    assert 'Evil Times <svg onload="window.__pwned=4">' in names
+    assert "Quarry Lake Post <img src=x onerror=alert(2)>" in names
+    options.filter(has_text="Evil Times").click()
+    page.keyboard.press("Escape")
+    answer = ask(page, "What did the council approve?", 2)
+    assert "Zephyrine" in answer.locator(".nq-sources").inner_text()
+    assert "Metro Wire" not in answer.locator(".nq-sources").inner_text()
+
+    page.get_by_role("tab", name="Articles").click()
+    table = page.locator("#articles")
+    table.get_by_text("javascript:window.__pwned=3").wait_for()  # the URL, as text
+    rows = table.inner_text()
+    assert "Quarry Lake Post <img src=x onerror=alert(2)>" in rows
+    assert "[details](javascript:window.__pwned=9) <script>window.__pwned=6</script>" in rows
+
+    assert page.evaluate(LIVE_JS) == []
+    assert page.evaluate("typeof window.__pwned") == "undefined"

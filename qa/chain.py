@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from urllib.parse import urlsplit
@@ -59,7 +60,9 @@ class NewsQA:
     def ingest(self, sources: Iterable[str], progress: bool | None = None) -> IngestReport:
         """Load files, folders, URLs, feeds or JSON Lines and store them; never raises for bad input."""
         with store_errors(self.settings.store):
-            return self.store.ingest(load_sources(sources), progress=progress)
+            loaded = load_sources(sources, timeout=self.settings.store.fetch_timeout,
+                                  max_bytes=self.settings.store.max_source_bytes)
+            return self.store.ingest(loaded, progress=progress)
 
     def articles(self) -> list[dict]:
         """One row per stored article (id, title, source, published, url, chunks), newest first."""
@@ -195,11 +198,16 @@ def _history_lines(history: History) -> list[str]:
             if isinstance(content, list):  # Gradio may send content as a list of parts
                 content = " ".join(p.get("text", "") if isinstance(p, dict) else str(p)
                                    for p in content)
-            lines.append(f"{role}: {content}")
+            lines.append(f"{role}: {_unmarked(content)}")
         else:
             user, bot = turn
-            lines += [f"User: {user}", f"Assistant: {bot}"]
+            lines += [f"User: {user}", f"Assistant: {_unmarked(bot)}"]
     return lines
+
+
+def _unmarked(text) -> str:
+    # A small model copies an answer's [n] markers into its rewrite, which then searches for them.
+    return re.sub(r"\s*\[\d+\]", "", str(text or ""))
 
 
 def _if_changed(standalone: str, question: str) -> str | None:

@@ -21,9 +21,10 @@ NEWSQA_LLM__MODEL, ...) and may be set in a TOML file named by NEWSQA_CONFIG (de
 ./newsqa.toml). See README.md."""
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser,
+            store_default: str = "in the user data folder") -> None:
     g = parser.add_argument_group("store and model")
-    g.add_argument("--store", type=Path, help="store folder (default: in the user data folder)")
+    g.add_argument("--store", type=Path, help=f"store folder (default: {store_default})")
     g.add_argument("--chroma-host", help="use the Chroma server on this host instead of a folder")
     g.add_argument("--chroma-port", type=int, help="port of the Chroma server (default 8000)")
     g.add_argument("--provider", choices=["local", "openai", "ollama", "extractive"],
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("eval", help="score answers against a gold question/answer set")
-    _common(p)
+    _common(p, store_default="OUT/store")
     try:
         from .evaluate import add_eval_arguments
     except ImportError:

@@ -73,6 +73,7 @@ class Answer(BaseModel):
                 for c in self.citations
             ],
             "sources": [s.model_dump() for s in self.sources],
+            "standalone_question": self.standalone_question,
         }
 
     def __str__(self) -> str:

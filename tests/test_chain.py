@@ -28,12 +28,16 @@ def test_question_the_articles_do_not_answer_is_refused(fake_qa):
     assert answer.refused and answer.text == CANNOT_ANSWER and answer.citations == []
 
 
-def test_follow_up_is_rewritten_from_the_history(fake_qa):
+def test_follow_up_is_rewritten_from_the_history(fake_qa, fake_chat):
     history = [{"role": "user", "content": "What did Tesla agree with Baidu?"},
                {"role": "assistant", "content": "Tesla agreed to use Baidu's mapping license [1]."}]
     answer = fake_qa.ask("And what did Li Qiang say?", history=history)
     assert answer.standalone_question and "Tesla" in answer.standalone_question
     assert "Li Qiang" in answer.text and answer.citations[0].article_id == TESLA_ID
+    # The answer's [1] is not handed to the rewrite, where a small model would copy it.
+    rewrite_request = next(c for c in fake_chat.calls if "Last question:" in c)
+    assert "mapping license." in rewrite_request and "[1]" not in rewrite_request
+    assert answer.to_json_dict()["standalone_question"] == answer.standalone_question
 
 
 def test_filters_restrict_what_is_retrieved(fake_qa):
@@ -56,3 +60,22 @@ def test_markers_the_model_invents_are_removed(fake_qa, fake_chat):
 def test_empty_question_is_an_error(fake_qa):
     with pytest.raises(ValueError, match="empty"):
         fake_qa.ask("   ")
+
+
+def test_download_limits_come_from_settings(settings, fake_embeddings, fake_chat):
+    from helpers_http import LocalServer
+    from qa.chain import NewsQA
+
+    settings.store.fetch_timeout = 0.5
+    qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=fake_chat)
+    with LocalServer(slow_seconds=10) as server:
+        report = qa.ingest([server.url("/slow")], progress=False)
+    assert [f.item for f in report.failed] == [server.url("/slow")]
+    assert report.failed[0].reason == "timed out after 0.5 s"
+
+    settings.store.max_source_bytes = 2_000
+    big = settings.store.path.parent / "big.txt"
+    big.write_text("Title: Big\n\n" + "A long sentence about harbours. " * 200)
+    report = qa.ingest([str(big)], progress=False)
+    assert [f.reason for f in report.failed] == ["file is 6.4 KB, over the 2 KB limit"]
+    assert not report.added

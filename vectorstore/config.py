@@ -36,6 +36,16 @@ class StoreSettings(BaseModel):
     hnsw_ef_construction: int = Field(default=200, description="HNSW build-time candidate list.")
     hnsw_ef_search: int = Field(default=100, description="HNSW query-time candidate list.")
     hnsw_max_neighbors: int = Field(default=32, description="HNSW graph degree (M).")
+    fetch_timeout: float = Field(
+        default=15.0, gt=0, description="Seconds a URL or feed download may take before it fails."
+    )
+    max_source_bytes: int = Field(
+        default=20_000_000, ge=1_000,
+        description="Largest file or page read (for JSON Lines, the longest line); larger fail.",
+    )
+    chroma_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for the Chroma server before an error."
+    )
     max_article_chars: int = Field(
         default=2_000_000, description="Articles longer than this are refused as too large."
     )

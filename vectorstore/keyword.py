@@ -10,18 +10,22 @@ bm25s indexes are static (scores are computed when the index is built), so the i
   rebuilt from the stored token ids (no re-tokenising) into `main-<gen+1>/`, and `manifest.json`
   is switched to it atomically (temp file + os.replace). Rebuilds grow geometrically, so their
   total cost stays a small multiple of one build.
-A crash leaves the old generation with its log, or the new one: both readable. Chroma is the
-record: `sync(store)` repairs the index from the collection when their chunk ids differ.
+A crash leaves the old generation with its log, or the new one: both readable. A torn last log
+line is cut off; a failed log write (disk full) is undone; a failed automatic compaction keeps
+the current generation. Chroma is the record: `sync(store)` repairs the index from the collection
+when their chunk ids differ, and an index that cannot be read at all is rebuilt from it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import threading
 import unicodedata
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -73,9 +77,20 @@ class KeywordIndex:
         self.k1, self.b = k1, b
         self.compact_ratio, self.compact_min = compact_ratio, compact_min
         self._lock = threading.RLock()
-        self.vocab: dict[str, int] = {}
-        self.generation = 0
-        self._load()
+        self._compact_at = 0  # after a failed compaction, wait for this many pending changes
+        for attempt in range(2):
+            try:
+                self._load()
+                break
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                if attempt == 0:  # another process may have switched generations meanwhile
+                    continue
+                # A damaged disk or a foreign file (a crash leaves a readable index): the
+                # index is derived data, so start empty and let sync() refill it from Chroma.
+                warnings.warn(f"keyword index in {self.path} is unreadable ({exc}); rebuilding "
+                              "it from the collection", stacklevel=2)
+                shutil.rmtree(self.path, ignore_errors=True)
+                self._load()
 
     @classmethod
     def for_store(cls, settings, **kwargs) -> KeywordIndex:
@@ -99,6 +114,7 @@ class KeywordIndex:
         self._tail_matrix = None
 
     def _load(self) -> None:
+        self.vocab, self.generation = {}, 0
         self._reset_main()
         self._reset_tail()
         manifest = self.path / "manifest.json"
@@ -131,6 +147,8 @@ class KeywordIndex:
         good = 0
         with wal.open("rb") as f:
             for line in f:
+                if not line.endswith(b"\n"):  # torn: the next append would glue onto it
+                    break
                 try:
                     op = json.loads(line)
                 except (json.JSONDecodeError, UnicodeDecodeError):
@@ -187,19 +205,37 @@ class KeywordIndex:
                 self.alive[n] = 0.0
 
     def _log(self, ops: list[dict]) -> None:
+        """Append ops to the log, all or nothing: a failed write (disk full) is cut off again."""
         self.path.mkdir(parents=True, exist_ok=True)
-        with (self.path / f"wal-{self.generation}.jsonl").open("a", encoding="utf-8") as f:
-            f.write("".join(json.dumps(op, ensure_ascii=False) + "\n" for op in ops))
-            f.flush()
-            os.fsync(f.fileno())
+        data = "".join(json.dumps(op, ensure_ascii=False) + "\n" for op in ops).encode("utf-8")
+        fd = os.open(self.path / f"wal-{self.generation}.jsonl",
+                     os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)
+                raise
+        finally:
+            os.close(fd)
 
     def _after_change(self) -> None:
         self._tail_matrix = None
         pending = len(self.tail) + int(len(self.main_ids) - self.alive.sum())
-        if pending > max(self.compact_min, self.compact_ratio * len(self.main_ids)):
-            self.compact()
-        else:
-            self._build_tail()
+        if pending > max(self.compact_min, self.compact_ratio * len(self.main_ids),
+                         self._compact_at):
+            try:
+                self.compact()
+                return
+            except OSError as exc:  # e.g. disk full: the log still holds every change
+                self._compact_at = 2 * pending
+                warnings.warn(f"keyword index compaction in {self.path} failed ({exc}); "
+                              "it keeps working from its log", stacklevel=3)
+        self._build_tail()
 
     # --- compaction ------------------------------------------------------------------------
     def compact(self) -> None:
@@ -228,15 +264,25 @@ class KeywordIndex:
                 "df": df, "data": scores["data"], "indices": scores["indices"],
                 "indptr": scores["indptr"],
             }
-            for name, array in arrays.items():
-                np.save(tmp / f"{name}.npy", array)
-            (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False))
-            (tmp / "docs.json").write_text(json.dumps(
-                {"ids": [d[0] for d in docs], "meta": [d[2] for d in docs]}, ensure_ascii=False))
-            _fsync_dir(tmp)
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(tmp, folder)
-            _atomic_write(self.path / "manifest.json", json.dumps({"generation": gen}))
+            try:
+                for name, array in arrays.items():
+                    np.save(tmp / f"{name}.npy", array)
+                (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False))
+                (tmp / "docs.json").write_text(json.dumps(
+                    {"ids": [d[0] for d in docs], "meta": [d[2] for d in docs]},
+                    ensure_ascii=False))
+                for child in tmp.iterdir():
+                    _fsync_file(child)
+                _fsync_dir(tmp)
+                shutil.rmtree(folder, ignore_errors=True)
+                os.replace(tmp, folder)
+                _atomic_write(self.path / "manifest.json", json.dumps({"generation": gen}))
+            except BaseException:
+                # Not switched: the current generation and its log stay the index.
+                shutil.rmtree(tmp, ignore_errors=True)
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            self._compact_at = 0
             old = self.generation
             self.generation = gen
             shutil.rmtree(self.path / f"main-{old}", ignore_errors=True)
@@ -378,12 +424,24 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # renamed already: only power-loss durability is at stake
+        _fsync_dir(path.parent)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(folder: Path) -> None:

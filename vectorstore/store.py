@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import shutil
 import sys
 import time
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
@@ -49,10 +54,53 @@ class _Pending:
     chunks: list[Chunk]
     stale_ids: list[str]
     existed: bool
+    replaced_ids: list[str]  # chunk ids that stay but get new text
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an error (an OSError, or Chroma's or SQLite's message) means the disk is full."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        text = str(exc).lower()
+        if "no space left" in text or "disk is full" in text or "disk full" in text:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class _LowOnSpace(OSError):
+    """The store's own refusal to write within its free-space margin."""
+
+
+def free_bytes(path: Path) -> int:
+    """Free space on the disk that holds `path` (or its nearest existing parent)."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return sys.maxsize
+
+
+def _allocated_bytes(folder: Path) -> int:
+    """Disk space taken by the files under `folder` (blocks, not sizes: Chroma's are sparse)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):  # a file may go (a compaction) while we count
+                total += os.stat(os.path.join(root, name)).st_blocks * 512
+    return total
 
 
 class NewsStore:
     """The article collection: ingestion, dense search and listing."""
+
+    # Writes stop while the store's disk has less free space than this plus a quarter of the
+    # store: Chroma that runs out of space mid-write may hang, and leaves a log it cannot apply,
+    # so that even reads fail until space is freed (docs/reliability.md).
+    min_free_bytes = 64 * 2**20
 
     def __init__(
         self,
@@ -64,8 +112,13 @@ class NewsStore:
         self.settings = settings
         self.embeddings = embeddings
         self.client = client or make_client(settings)
-        # Listeners (such as the keyword index) see every write and delete after Chroma has it.
+        # Listeners (such as the keyword index) see every write and delete after Chroma has it
+        # (and drop chunks whose text is replaced just before: see `_write`).
         self.listeners = list(listeners)
+        self._disk_full: str | None = None  # set by an ingest that ran out of disk space
+        # Set once Chroma itself failed a write for want of space: its next write in this
+        # process hangs, even after space is freed, so none is attempted.
+        self._blocked: str | None = None
         hnsw = {
             "space": "cosine",
             "ef_construction": settings.hnsw_ef_construction,
@@ -109,10 +162,14 @@ class NewsStore:
         show = sys.stderr.isatty() if progress is None else progress
         batch: list[_Pending] = []
         seen: dict[str, str] = {}
+        self._disk_full = self._blocked
         bar = tqdm(items, total=total, desc="ingest", unit="article", disable=not show)
         for item in bar:
             if isinstance(item, Failure):
                 report.failed.append(item)
+                continue
+            if self._disk_full:  # every later write would fail the same way: report, go on
+                report.failed.append(Failure(item.origin or item.id, self._disk_full))
                 continue
             pending = self._plan(item, seen, report)
             if pending is None:
@@ -126,7 +183,8 @@ class NewsStore:
         report.seconds = time.perf_counter() - start
         return report
 
-    def _plan(self, article: Article, seen: dict[str, str], report: IngestReport) -> _Pending | None:
+    def _plan(self, article: Article, seen: dict[str, str], report: IngestReport
+              ) -> _Pending | None:
         if not article.text.strip():
             report.failed.append(Failure(article.origin or article.id, "the article has no text"))
             return None
@@ -152,12 +210,22 @@ class NewsStore:
         ):
             report.unchanged.append(article.id)
             return None
-        return _Pending(article, chunks, sorted(old_ids - new_ids), existed=bool(old_ids))
+        return _Pending(article, chunks, sorted(old_ids - new_ids), existed=bool(old_ids),
+                        replaced_ids=sorted(old_ids & new_ids))
 
     def _write(self, batch: list[_Pending], report: IngestReport) -> None:
         chunks = [c for p in batch for c in p.chunks]
         try:
+            if self._disk_full or self._low_on_space():
+                raise _LowOnSpace(errno.ENOSPC, "No space left on device")
             vectors = self.embeddings.embed_documents([c.embed_text for c in chunks])
+            # Chunks that keep their id but change text leave the listeners before Chroma takes
+            # the new text: a crash in between then leaves a listener short of ids, which
+            # sync() refills from Chroma, never holding the old text under a current id.
+            replaced = [i for p in batch for i in p.replaced_ids]
+            if replaced:
+                for listener in self.listeners:
+                    listener.delete(replaced)
             self._upsert(chunks, vectors)
             stale = [i for p in batch for i in p.stale_ids]
             if stale:
@@ -165,16 +233,35 @@ class NewsStore:
                 for listener in self.listeners:
                     listener.delete(stale)
         except Exception as exc:
-            if len(batch) > 1:  # find the article at fault; the others still go in
+            # Chroma's own message for a full disk may not say so ("Failed to apply logs").
+            low = not self.settings.chroma_host and free_bytes(self.settings.path) < 2**20
+            if (is_disk_full(exc) or low) and not self._disk_full:
+                where = self.settings.chroma_host or self.settings.path
+                self._disk_full = (f"could not be stored: the disk is full (No space left on "
+                                   f"device) under {where}; free some space and ingest again")
+                if not isinstance(exc, OSError):  # Chroma's (not the keyword log's) failure
+                    self._blocked = self._disk_full = (
+                        f"{self._disk_full} in a new process (this one cannot write to Chroma "
+                        "again)")
+            if len(batch) > 1 and not self._disk_full:  # find the article at fault
                 for pending in batch:
                     self._write([pending], report)
                 return
-            report.failed.append(Failure(batch[0].article.origin or batch[0].article.id,
-                                         f"could not be stored: {exc}"))
+            for pending in batch:
+                report.failed.append(Failure(pending.article.origin or pending.article.id,
+                                             self._disk_full or f"could not be stored: {exc}"))
             return
         report.chunks_written += len(chunks)
         for p in batch:
             (report.updated if p.existed else report.added).append(p.article.id)
+
+    def _low_on_space(self) -> bool:
+        """Whether the store's disk is within the safety margin (`min_free_bytes`)."""
+        if not self.min_free_bytes:
+            return False
+        folder = Path(self.settings.path)
+        used = 0 if self.settings.chroma_host else _allocated_bytes(folder)
+        return free_bytes(folder) < self.min_free_bytes + used // 4
 
     def _upsert(self, chunks: list[Chunk], vectors: list[list[float]]) -> None:
         step = max(1, min(self.client.get_max_batch_size(), 5000))

@@ -1,0 +1,107 @@
+"""A full disk during ingestion: clear failures, a readable store, and a clean finish once freed.
+
+The store lives on a small tmpfs (we are root in CI); a filler file leaves it a few MB above the
+store's safety margin, so ingestion runs out of room part-way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from crash_driver import SAMPLES, make_corpus, open_qa
+
+from qa.models import ModelError, local_model_path
+from vectorstore.store import NewsStore, free_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+MB = 2**20
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A freshly mounted tmpfs folder, unmounted afterwards (skipped where mount is refused)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+
+    def mount(size_mb: int, remount: bool = False) -> Path:
+        options = f"remount,size={size_mb}m" if remount else f"size={size_mb}m"
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mnt)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+        return mnt
+
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def _fill(folder: Path, leave: int) -> Path:
+    """A file that takes the disk's free space down to `leave` bytes."""
+    filler = folder / "filler.bin"
+    with open(filler, "wb") as f:
+        os.posix_fallocate(f.fileno(), 0, free_bytes(folder) - leave)
+    return filler
+
+
+def test_full_disk_fails_clearly_keeps_the_store_readable_and_recovers(tmpfs, tmp_path):
+    mnt = tmpfs(NewsStore.min_free_bytes // MB + 16)
+    filler = _fill(mnt, NewsStore.min_free_bytes + 3 * MB // 2)
+    store = mnt / "store"
+    sources = [str(SAMPLES), str(make_corpus(tmp_path / "corpus.jsonl", 0, articles=150))]
+
+    report = open_qa(store).ingest(sources, progress=False)  # must return, not raise or hang
+    assert len(report.added) >= 5 and report.failed, report.summary()
+    for failure in report.failed:
+        assert "the disk is full (No space left on device)" in failure.reason
+        assert str(store) in failure.reason and "free some space" in failure.reason
+
+    # Readable afterwards, as the product opens it: what was stored is listed and searchable,
+    # and the keyword index holds exactly the collection's chunks.
+    qa = open_qa(store)
+    listed = {row["id"] for row in qa.articles()}
+    assert listed == set(report.added)
+    stored = set(qa.store.collection.get(include=[])["ids"])
+    assert qa.retriever.index.ids() == stored
+    first = qa.store.get([sorted(stored)[0]])[0]
+    top = qa.retriever.retrieve(first.metadata["title"], 3)
+    assert top and top[0][0].metadata["article_id"] == first.metadata["article_id"]
+
+    # The CLI says so in one line per item and exits non-zero, without a traceback.
+    new = tmp_path / "new.jsonl"
+    new.write_text(json.dumps({"title": "Late report", "text": "A ferry was late. " * 40,
+                               "url": "https://late.example/1"}) + "\n")
+    cli = subprocess.run([sys.executable, "-m", "qa.cli", "ingest", "--store", str(store),
+                          str(new)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 3, cli.stderr[-2000:]
+    assert "Traceback" not in cli.stderr + cli.stdout
+    assert "No space left on device" in cli.stdout and "1 failed" in cli.stdout
+
+    # Space freed (the filler deleted, the disk grown): the same ingestion completes, and the
+    # store equals a clean ingest.
+    filler.unlink()
+    tmpfs(NewsStore.min_free_bytes // MB + 64, remount=True)
+    again = open_qa(store).ingest(sources, progress=False)
+    assert not again.failed, again.summary()
+    reference = tmp_path / "reference"
+    open_qa(reference).ingest(sources, progress=False)
+    # Checked from a new process: this one's Chroma has the store open.
+    check = subprocess.run([sys.executable, str(ROOT / "tests" / "crash_driver.py"), "verify",
+                            str(store), str(reference)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr[-2000:]
+    problems = json.loads(check.stdout.splitlines()[-1])
+    assert not any(problems.values()), problems
+
+
+def test_model_assembly_on_a_full_disk_is_a_clear_error_and_leaves_nothing(tmpfs):
+    cache = tmpfs(8)
+    with pytest.raises(ModelError, match="no space left on the device") as err:
+        local_model_path("qwen2.5-0.5b", cache / "models")
+    assert "MB needed" in str(err.value)
+    assert list((cache / "models").iterdir()) == []

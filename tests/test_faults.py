@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -91,6 +93,27 @@ def test_a_stopped_chroma_server_is_named_and_the_store_reads_again(
     listed = newsqa("articles", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
     assert {r["id"] for r in json.loads(listed.stdout)} == {r["id"] for r in before}
+
+
+def test_a_hung_chroma_server_times_out_with_its_name(
+        tmp_path, chroma_server, settings, fake_embeddings, fake_chat):
+    store = {"path": tmp_path / "local", "chroma_host": "127.0.0.1",
+             "chroma_port": chroma_server.port, "chroma_timeout": 2.0}
+    settings = settings.model_copy(update={"store": settings.store.model_copy(update=store)})
+    qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=fake_chat)
+    assert qa.ingest([str(SAMPLES)], progress=False).added
+    chroma_server.proc.send_signal(signal.SIGSTOP)  # accepts connections, never answers
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="is not answering") as info:
+            qa.ask(TESLA)
+        assert time.monotonic() - started < 30  # bounded by chroma_timeout, not forever
+        assert chroma_server.address in str(info.value)
+        with pytest.raises(StoreError, match="is not answering"):  # opening a new client, too
+            NewsQA(settings, embeddings=fake_embeddings, chat_model=fake_chat).articles()
+    finally:
+        chroma_server.proc.send_signal(signal.SIGCONT)
+    assert TESLA_ID in {c.article_id for c in qa.ask(TESLA).citations}
 
 
 # --- the model file -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import chromadb
+import httpx
 from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_core.documents import Document
@@ -34,9 +35,7 @@ def make_client(settings: StoreSettings) -> chromadb.ClientAPI:
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     try:
         if settings.chroma_host:
-            return chromadb.HttpClient(
-                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
-            )
+            return _http_client(settings, chroma_settings)
         settings.path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.path), settings=chroma_settings)
     except Exception as exc:
@@ -46,6 +45,20 @@ def make_client(settings: StoreSettings) -> chromadb.ClientAPI:
             else f"Chroma store in {settings.path}"
         )
         raise StoreError(f"cannot open the {where}: {exc}") from exc
+
+
+def _http_client(settings: StoreSettings, chroma_settings: ChromaSettings) -> chromadb.ClientAPI:
+    # chromadb's HTTP client waits forever on a server that accepts but never answers (a hung or
+    # stopped process): ask its heartbeat with a deadline first, then bound every later request.
+    url = f"http://{settings.chroma_host}:{settings.chroma_port}/api/v2/heartbeat"
+    httpx.get(url, timeout=settings.chroma_timeout).raise_for_status()
+    client = chromadb.HttpClient(
+        host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+    )
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):  # a private attribute: skip if chromadb renames it
+        session.timeout = httpx.Timeout(settings.chroma_timeout, connect=min(5.0, settings.chroma_timeout))
+    return client
 
 
 @dataclass

@@ -54,7 +54,8 @@ def test_cli_ingest_then_ask_json_over_the_seed_article(tmp_path):
     ask = _newsqa("ask", "What did Tesla agree with Baidu?", "--json", env=env)
     assert ask.returncode == 0, ask.stderr
     out = json.loads(ask.stdout)
-    assert set(out) == {"text", "refused", "citations", "sources"}
+    assert set(out) == {"text", "refused", "citations", "sources",
+                      "standalone_question"}
     assert not out["refused"] and "Baidu" in out["text"]
     quote = out["citations"][0]["quote"]
     assert "Baidu’s mapping license for data collection on China’s public roads" in quote

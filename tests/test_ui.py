@@ -186,7 +186,8 @@ def test_ingestion_reports_each_item_by_its_file_name(handlers, tmp_path):
 
 def test_api_function_returns_the_answer_json(handlers):
     first = handlers.ask_api(TESLA)
-    assert set(first) == {"text", "refused", "citations", "sources"}
+    assert set(first) == {"text", "refused", "citations", "sources",
+                        "standalone_question"}
     assert first["refused"] is False and "Baidu" in first["text"]
     assert set(first["citations"][0]) == {"n", "article_id", "title", "source", "published",
                                           "url", "quote"}
@@ -194,7 +195,8 @@ def test_api_function_returns_the_answer_json(handlers):
                           {"role": "assistant", "content": first["text"]}])
     follow = handlers.ask_api("And what did Li Qiang say?", history,
                               json.dumps({"sources": ["Metro Wire"], "date_from": "2024-04-01"}))
-    assert "Li Qiang" in follow["text"]
+    assert "Li Qiang" in follow["text"] and "Tesla" in follow["standalone_question"]
+    assert first["standalone_question"] is None
     assert {s["source"] for s in follow["sources"]} == {"Metro Wire"}
     with pytest.raises(gr.Error, match="filters is not valid JSON"):
         handlers.ask_api(TESLA, "", "{nope")

@@ -32,7 +32,7 @@ def open_qa(settings: Settings | dict | None = None) -> NewsQA:
 
 def ask(question: str, *, history: History = None, filters: Filters | dict | None = None,
         settings: Settings | dict | None = None, question_date: str | None = None) -> Answer:
-    """Answer a question from the stored articles, citing them; `refused=True` when they don't say."""
+    """Answer from the stored articles, citing them; `refused=True` when they don't say."""
     return open_qa(settings).ask(question, history=history, filters=filters,
                                  question_date=question_date)
 

@@ -58,7 +58,7 @@ class NewsQA:
 
     # --- ingestion -------------------------------------------------------------------------
     def ingest(self, sources: Iterable[str], progress: bool | None = None) -> IngestReport:
-        """Load files, folders, URLs, feeds or JSON Lines and store them; never raises for bad input."""
+        """Load files, folders, URLs, feeds or JSON Lines and store them; bad input is reported."""
         with store_errors(self.settings.store):
             loaded = load_sources(sources, timeout=self.settings.store.fetch_timeout,
                                   max_bytes=self.settings.store.max_source_bytes)
@@ -77,7 +77,7 @@ class NewsQA:
     # --- answering -------------------------------------------------------------------------
     @property
     def chain(self) -> Runnable:
-        """{"question", "filters", "question_date"} -> {... "sources", "answer"} (streams answer)."""
+        """{"question", "filters", "question_date"} -> {... "sources", "answer"} (streams)."""
         if self._chain is None:
             self._chain = RunnableLambda(self._retrieve).with_config(run_name="retrieve") | (
                 RunnablePassthrough.assign(answer=self._generator())

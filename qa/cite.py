@@ -1,4 +1,4 @@
-"""Citations are verified, not trusted: each answer sentence is matched to the passages that support it.
+"""Citations are verified, not trusted: each answer sentence is matched to its supporting passages.
 
 A small model may cite the wrong source, cite nothing, or add a claim found in no source. So every
 sentence of an answer is scored against every sentence of every retrieved passage (word overlap and
@@ -158,7 +158,8 @@ def verify(text: str, sources: list[Source], embed: Embed | None
         chosen = [by_n[n] for n in dict.fromkeys(markers)
                   if n in by_n and by_n[n].score >= best - MARKER_MARGIN] or [found[0]]
         for support in chosen:
-            citations.setdefault(support.source.n, Citation.from_source(support.source, support.quote))
+            citations.setdefault(support.source.n,
+                                 Citation.from_source(support.source, support.quote))
         kept.append(sentence + "".join(f" [{s.source.n}]" for s in chosen))
     if not kept:
         return CANNOT_ANSWER, [], True

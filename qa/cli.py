@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ingest", help="load files, folders, URLs, feeds or JSON Lines into the store")
+    p = sub.add_parser("ingest",
+                       help="load files, folders, URLs, feeds or JSON Lines into the store")
     p.add_argument("sources", nargs="+", metavar="SOURCE",
                    help="a file, folder, article URL, RSS/Atom feed URL or .jsonl file")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -82,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
 
-    p = sub.add_parser("ui", help="serve the web UI (ingests the sample corpus into an empty store)")
+    p = sub.add_parser("ui",
+                       help="serve the web UI (ingests the sample corpus into an empty store)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login")
@@ -175,7 +177,8 @@ def cmd_ui(args, settings: Settings) -> int:
     ui.login_for(args.host, False, args.auth, args.no_auth)  # refuse before doing any work
     qa = NewsQA(settings)
     if qa.count() == 0 and not args.no_samples and SAMPLES.is_dir():
-        print(f"The store is empty: ingesting the sample corpus from {SAMPLES} ...", file=sys.stderr)
+        print(f"The store is empty: ingesting the sample corpus from {SAMPLES} ...",
+              file=sys.stderr)
         print(qa.ingest([str(SAMPLES)]).summary(), file=sys.stderr)
     return ui.launch(qa, host=args.host, port=args.port, auth=args.auth,
                      allow_no_auth=args.no_auth) or 0

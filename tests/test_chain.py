@@ -1,6 +1,6 @@
 import pytest
-
 from conftest import TESLA_ID
+
 from qa.prompts import CANNOT_ANSWER
 
 
@@ -64,6 +64,7 @@ def test_empty_question_is_an_error(fake_qa):
 
 def test_download_limits_come_from_settings(settings, fake_embeddings, fake_chat):
     from helpers_http import LocalServer
+
     from qa.chain import NewsQA
 
     settings.store.fetch_timeout = 0.5

@@ -1,4 +1,4 @@
-"""The console script as a user runs it (real embeddings, the extractive provider: no chat model)."""
+"""The console script as a user runs it (real embeddings, the extractive provider: no model)."""
 
 import json
 import os
@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import SAMPLES, TESLA_ID
 
 

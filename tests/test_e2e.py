@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import SAMPLES, SHARED, TESLA_ID
 
 pytestmark = pytest.mark.slow

@@ -68,9 +68,11 @@ def test_search_honours_outlet_and_date_filters(settings, fake_embeddings):
     store.ingest(_articles(), progress=False)
     hits = store.search("rain storm flooded", k=3)
     assert hits[0][0].metadata["title"] == "Storm sets rainfall record"
-    only_ledger = store.search("rain storm flooded", k=3, filters=Filters(sources=["Harbor Ledger"]))
+    only_ledger = store.search("rain storm flooded", k=3,
+                               filters=Filters(sources=["Harbor Ledger"]))
     assert {d.metadata["source"] for d, _ in only_ledger} == {"Harbor Ledger"}
-    spring = store.search("rain", k=5, filters=Filters(date_from="2024-05-01", date_to="2024-06-30"))
+    spring = store.search("rain", k=5,
+                          filters=Filters(date_from="2024-05-01", date_to="2024-06-30"))
     assert {d.metadata["published"] for d, _ in spring} == {"2024-05-20"}
     rows = store.articles()
     assert [r["published"] for r in rows] == ["2024-09-14", "2024-05-20"]

@@ -20,15 +20,19 @@ class StoreSettings(BaseModel):
         description="Folder of the embedded Chroma store (and the keyword index beside it).",
     )
     chroma_host: str | None = Field(
-        default=None, description="Host of a `chroma run` server; when set, `path` holds only the keyword index."
+        default=None,
+        description="Host of a `chroma run` server; when set, `path` holds only the keyword index.",
     )
     chroma_port: int = Field(default=8000, description="Port of the Chroma server.")
     collection: str = Field(default="news", description="Chroma collection name.")
     chunk_size: int = Field(default=800, ge=200, description="Target chunk length in characters.")
-    chunk_overlap: int = Field(default=150, ge=0, description="Characters shared by neighbouring chunks.")
+    chunk_overlap: int = Field(
+        default=150, ge=0, description="Characters shared by neighbouring chunks."
+    )
     embedding_model: str | None = Field(
         default=None,
-        description="Folder of a sentence-transformers model; default: the packaged all-MiniLM-L6-v2.",
+        description="Folder of a sentence-transformers model; default: the packaged "
+        "all-MiniLM-L6-v2.",
     )
     embedding_batch_size: int = Field(default=32, ge=1, description="Chunks embedded per batch.")
     # Measured on 44k realtimeqa chunks: recall@10 vs exact search 0.9986 (0.994 at ef_search 50,

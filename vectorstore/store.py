@@ -57,7 +57,8 @@ def _http_client(settings: StoreSettings, chroma_settings: ChromaSettings) -> ch
     )
     session = getattr(getattr(client, "_server", None), "_session", None)
     if isinstance(session, httpx.Client):  # a private attribute: skip if chromadb renames it
-        session.timeout = httpx.Timeout(settings.chroma_timeout, connect=min(5.0, settings.chroma_timeout))
+        session.timeout = httpx.Timeout(settings.chroma_timeout,
+                                        connect=min(5.0, settings.chroma_timeout))
     return client
 
 

@@ -47,8 +47,12 @@ ARTICLE_HEADERS = ["Title", "Outlet", "Published", "Chunks", "URL"]
 CONTEXT_CHARS = 280  # passage text shown either side of a highlighted quote
 
 # System fonts only: a GoogleFont would make every page view fetch from Google.
-THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate",
-                       font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+THEME = gr.themes.Soft(
+    primary_hue="indigo",
+    neutral_hue="slate",
+    font=["system-ui", "sans-serif"],
+    font_mono=["ui-monospace", "monospace"],
+)
 CSS = """
 .nq-answer { line-height: 1.6; }
 #chat .examples { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: .7em;
@@ -102,8 +106,10 @@ def link(url: str | None, text: str) -> str:
     href = safe_url(url)
     if not href:
         return esc(text)
-    return (f'<a href="{html.escape(href, quote=True)}" target="_blank" '
-            f'rel="noopener noreferrer nofollow">{esc(text)}</a>')
+    return (
+        f'<a href="{html.escape(href, quote=True)}" target="_blank" '
+        f'rel="noopener noreferrer nofollow">{esc(text)}</a>'
+    )
 
 
 def highlight(passage: str, quote: str) -> str:
@@ -114,7 +120,7 @@ def highlight(passage: str, quote: str) -> str:
     if not found:
         return f"<mark>{esc(' '.join(words))}</mark>" if words else esc(_trim(passage, 480, "end"))
     before = _trim(passage[: found.start()], CONTEXT_CHARS, "start")
-    after = _trim(passage[found.end():], CONTEXT_CHARS, "end")
+    after = _trim(passage[found.end() :], CONTEXT_CHARS, "end")
     return f"{esc(before)}<mark>{esc(found.group(0))}</mark>{esc(after)}"
 
 
@@ -128,13 +134,16 @@ def _trim(text: str, limit: int, keep: str) -> str:
 
 
 def _source_card(src: Source, body: str, number: int | None = None, anchor: str = "") -> str:
-    meta = " · ".join(esc(x) for x in (src.source, src.published,
-                                        urlsplit(safe_url(src.url) or "").netloc) if x)
+    meta = " · ".join(
+        esc(x) for x in (src.source, src.published, urlsplit(safe_url(src.url) or "").netloc) if x
+    )
     num = f'<span class="nq-num">[{number}]</span>' if number else ""
     id_attr = f' id="{anchor}"' if anchor else ""
-    return (f'<div class="nq-source"{id_attr}><div class="nq-head">{num}'
-            f"{link(src.url, src.title or 'Untitled')}</div>"
-            f'<div class="nq-meta">{meta}</div><div class="nq-passage">{body}</div></div>')
+    return (
+        f'<div class="nq-source"{id_attr}><div class="nq-head">{num}'
+        f"{link(src.url, src.title or 'Untitled')}</div>"
+        f'<div class="nq-meta">{meta}</div><div class="nq-passage">{body}</div></div>'
+    )
 
 
 def render_partial(text: str) -> str:
@@ -149,13 +158,21 @@ def render_answer(answer: Answer, turn: str | None = None, filtered: bool = Fals
     anchors unique within the chat.
     """
     turn = turn or uuid.uuid4().hex[:8]
-    searched = (f'<div class="nq-searched">Searched for: {esc(answer.standalone_question)}</div>'
-                if answer.standalone_question else "")
+    searched = (
+        f'<div class="nq-searched">Searched for: {esc(answer.standalone_question)}</div>'
+        if answer.standalone_question
+        else ""
+    )
     if answer.refused or not answer.citations:
-        hint = ("Try rephrasing, or widen the outlet and date filters." if filtered
-                else "Try rephrasing, or add articles that cover it in the Articles tab.")
-        return (f'<div class="nq-refusal"><span class="nq-refusal-icon">⊘</span>'
-                f'{esc(answer.text)}<div class="nq-hint">{hint}</div></div>{searched}')
+        hint = (
+            "Try rephrasing, or widen the outlet and date filters."
+            if filtered
+            else "Try rephrasing, or add articles that cover it in the Articles tab."
+        )
+        return (
+            f'<div class="nq-refusal"><span class="nq-refusal-icon">⊘</span>'
+            f'{esc(answer.text)}<div class="nq-hint">{hint}</div></div>{searched}'
+        )
     by_n = {s.n: s for s in answer.sources}
     cited = {c.n: c for c in answer.citations if c.n in by_n}
     order = [n for n in dict.fromkeys(int(m) for m in _MARKER.findall(answer.text)) if n in cited]
@@ -167,27 +184,40 @@ def render_answer(answer: Answer, turn: str | None = None, filtered: bool = Fals
         if n not in number:
             return m.group(0)
         src = by_n[n]
-        return (f'<a class="nq-cite" href="#nq-{turn}-{number[n]}" title="{esc(src.title)}">'
-                f"[{number[n]}]</a>")
+        return (
+            f'<a class="nq-cite" href="#nq-{turn}-{number[n]}" title="{esc(src.title)}">'
+            f"[{number[n]}]</a>"
+        )
 
     text = _MARKER.sub(cite, esc(answer.text))
-    cards = "".join(_source_card(by_n[n], highlight(by_n[n].text, cited[n].quote), number[n],
-                                 f"nq-{turn}-{number[n]}") for n in order)
-    parts = [f'<div class="nq-answer">{text}</div>', searched,
-             f'<details class="nq-sources" open><summary>Sources ({len(order)})</summary>'
-             f"{cards}</details>"]
+    cards = "".join(
+        _source_card(
+            by_n[n], highlight(by_n[n].text, cited[n].quote), number[n], f"nq-{turn}-{number[n]}"
+        )
+        for n in order
+    )
+    parts = [
+        f'<div class="nq-answer">{text}</div>',
+        searched,
+        f'<details class="nq-sources" open><summary>Sources ({len(order)})</summary>'
+        f"{cards}</details>",
+    ]
     others = [s for s in answer.sources if s.n not in cited]
     if others:
-        cards = "".join(_source_card(s, esc(_trim(" ".join(s.text.split()), 480, "end")))
-                        for s in others)
-        parts.append(f'<details class="nq-other"><summary>Other retrieved passages '
-                     f"({len(others)})</summary>{cards}</details>")
+        cards = "".join(
+            _source_card(s, esc(_trim(" ".join(s.text.split()), 480, "end"))) for s in others
+        )
+        parts.append(
+            f'<details class="nq-other"><summary>Other retrieved passages '
+            f"({len(others)})</summary>{cards}</details>"
+        )
     return "".join(parts)
 
 
 # --- input checks and error messages --------------------------------------------------------------
-def parse_filters(outlets: list[str] | None, date_from: str | None, date_to: str | None
-                  ) -> dict | None:
+def parse_filters(
+    outlets: list[str] | None, date_from: str | None, date_to: str | None
+) -> dict | None:
     """UI filter values -> NewsQA filters; raises gr.Error naming a bad date."""
     dates = {}
     for label, key, value in (("From", "date_from", date_from), ("To", "date_to", date_to)):
@@ -199,12 +229,15 @@ def parse_filters(outlets: list[str] | None, date_from: str | None, date_to: str
                 raise ValueError(value)
             date.fromisoformat(value)
         except ValueError:
-            raise gr.Error(f"The '{label}' date {value!r} is not a date: use YYYY-MM-DD, "
-                           "for example 2024-04-29.") from None
+            raise gr.Error(
+                f"The '{label}' date {value!r} is not a date: use YYYY-MM-DD, "
+                "for example 2024-04-29."
+            ) from None
         dates[key] = value
     if len(dates) == 2 and dates["date_from"] > dates["date_to"]:
-        raise gr.Error(f"The 'From' date {dates['date_from']} is after the 'To' date "
-                       f"{dates['date_to']}.")
+        raise gr.Error(
+            f"The 'From' date {dates['date_from']} is after the 'To' date {dates['date_to']}."
+        )
     filters = {"sources": list(outlets)} if outlets else {}
     return {**filters, **dates} or None
 
@@ -212,8 +245,10 @@ def parse_filters(outlets: list[str] | None, date_from: str | None, date_to: str
 # Which side failed, by the innermost frame of a module known to belong to it.
 _SIDES = (
     ("The article store", ("chromadb", "langchain_chroma", "vectorstore.store")),
-    ("The language model", ("openai", "langchain_openai", "ollama", "langchain_ollama", "cyllama",
-                            "qa.models")),
+    (
+        "The language model",
+        ("openai", "langchain_openai", "ollama", "langchain_ollama", "cyllama", "qa.models"),
+    ),
 )
 
 
@@ -226,8 +261,11 @@ def explain(exc: BaseException, failed: str = "Could not answer") -> str:
         exc = exc.__cause__ or exc.__context__
     first = chain[0]
     reason = (str(first).strip().splitlines() or [type(first).__name__])[0][:500]
-    modules = [f.f_globals.get("__name__") or "" for e in chain
-               for f, _ in traceback.walk_tb(e.__traceback__)]
+    modules = [
+        f.f_globals.get("__name__") or ""
+        for e in chain
+        for f, _ in traceback.walk_tb(e.__traceback__)
+    ]
     for module in reversed(modules):  # innermost first; a cause is deeper than its effect
         for side, prefixes in _SIDES:
             if module.startswith(prefixes):
@@ -244,8 +282,15 @@ class Handlers:
     def __init__(self, qa: NewsQA) -> None:
         self.qa = qa
 
-    def respond(self, question: str, chat: list, history: list, outlets: list[str] | None = None,
-                date_from: str = "", date_to: str = ""):
+    def respond(
+        self,
+        question: str,
+        chat: list,
+        history: list,
+        outlets: list[str] | None = None,
+        date_from: str = "",
+        date_to: str = "",
+    ):
         """Stream an answer into the chat: yields (textbox, chat, history, error) as it grows.
 
         A failure to answer gives the chat and the question back as they were, with `error` the
@@ -256,25 +301,39 @@ class Handlers:
         question = question.strip()
         filters = parse_filters(outlets, date_from, date_to)
         before = list(chat or [])
-        chat = [*before, {"role": "user", "content": question},
-                {"role": "assistant", "content": render_partial("")}]
+        chat = [
+            *before,
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": render_partial("")},
+        ]
         yield "", chat, history, None
         answer = None
         try:
-            for answer in self.qa.ask_stream(question, history=history or None, filters=filters,
-                                             question_date=date.today().isoformat()):
+            for answer in self.qa.ask_stream(
+                question,
+                history=history or None,
+                filters=filters,
+                question_date=date.today().isoformat(),
+            ):
                 if not answer.done:
-                    chat = [*chat[:-1], {"role": "assistant",
-                                         "content": render_partial(answer.text)}]
+                    chat = [
+                        *chat[:-1],
+                        {"role": "assistant", "content": render_partial(answer.text)},
+                    ]
                     yield "", chat, history, None
         except Exception as exc:
             log.exception("answering %r failed", question)
             yield question, before, history, explain(exc)
             return
-        chat = [*chat[:-1], {"role": "assistant",
-                             "content": render_answer(answer, filtered=bool(filters))}]
-        history = [*(history or []), {"role": "user", "content": question},
-                   {"role": "assistant", "content": answer.text}]
+        chat = [
+            *chat[:-1],
+            {"role": "assistant", "content": render_answer(answer, filtered=bool(filters))},
+        ]
+        history = [
+            *(history or []),
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer.text},
+        ]
         yield "", chat, history, None
 
     def ask_api(self, question: str, history_json: str = "", filters: str = "") -> dict:
@@ -294,11 +353,15 @@ class Handlers:
         given = _json_arg("filters", filters, dict) or {}
         unknown = set(given) - {"sources", "date_from", "date_to"}
         if unknown:
-            raise gr.Error(f"Unknown filter keys {sorted(unknown)}: "
-                           "use sources, date_from, date_to.")
+            raise gr.Error(
+                f"Unknown filter keys {sorted(unknown)}: use sources, date_from, date_to."
+            )
         sources = given.get("sources")
-        parsed = parse_filters([sources] if isinstance(sources, str) else sources,
-                               given.get("date_from"), given.get("date_to"))
+        parsed = parse_filters(
+            [sources] if isinstance(sources, str) else sources,
+            given.get("date_from"),
+            given.get("date_to"),
+        )
         if not (question or "").strip():
             raise gr.Error("The question is empty.")
         try:
@@ -308,15 +371,13 @@ class Handlers:
             raise gr.Error(explain(exc)) from exc
         return answer.to_json_dict()
 
-    def check(self, question: str, outlets: list[str] | None, date_from: str, date_to: str
-              ) -> None:
+    def check(self, question: str, outlets: list[str] | None, date_from: str, date_to: str) -> None:
         """Reject an empty question or bad filters before the chat changes (gr.Error)."""
         if not (question or "").strip():
             raise gr.Error("Type a question first.")
         parse_filters(outlets, date_from, date_to)
 
-    def ingest(self, files: list | None, urls: str,
-               progress=gr.Progress()):  # noqa: B008 (gradio's idiom)
+    def ingest(self, files: list | None, urls: str, progress=gr.Progress()):  # noqa: B008 (gradio's idiom)
         """Ingest uploads and URLs one by one: (status line, one report row per article)."""
         # Gradio keeps an upload's own file name as the last part of its temporary path.
         items = [(str(f), Path(str(f)).name, False) for f in files or []]
@@ -329,8 +390,9 @@ class Handlers:
             progress((i, len(items)), desc=f"Ingesting {name}")
             if typed and not safe_url(source):
                 # Only web addresses here: a typed path would read the server's own files.
-                rows.append([name, "", "failed",
-                             "not an http(s) URL; upload files with the file picker"])
+                rows.append(
+                    [name, "", "failed", "not an http(s) URL; upload files with the file picker"]
+                )
             else:
                 rows += self._ingest_one(source, name)
         try:
@@ -345,8 +407,9 @@ class Handlers:
                 row[1] = article["title"]
                 row[3] = f"{article['chunks']} chunk{'s' * (article['chunks'] != 1)}"
         results = [r[2] for r in rows]
-        counts = ", ".join(f"{results.count(k)} {k}"
-                           for k in ("added", "updated", "unchanged", "failed"))
+        counts = ", ".join(
+            f"{results.count(k)} {k}" for k in ("added", "updated", "unchanged", "failed")
+        )
         return f"**{len(items)} item{'s' * (len(items) != 1)} ingested:** {counts}.", rows
 
     def _ingest_one(self, source: str, name: str) -> list[list[str]]:
@@ -356,8 +419,11 @@ class Handlers:
         except Exception as exc:
             log.exception("ingesting %r failed", source)
             return [[name, "", "failed", explain(exc, "could not ingest it")]]
-        rows = [[name, article_id, result, ""] for result in ("added", "updated", "unchanged")
-                for article_id in getattr(report, result)]
+        rows = [
+            [name, article_id, result, ""]
+            for result in ("added", "updated", "unchanged")
+            for article_id in getattr(report, result)
+        ]
         for failure in report.failed:
             item = name if failure.item == source else failure.item.replace(source, name)
             rows.append([item, "", "failed", failure.reason.replace(source, name)])
@@ -371,11 +437,16 @@ class Handlers:
             log.exception("listing the articles failed")
             raise gr.Error(ui_error(explain(exc, "Could not list the articles"))) from exc
         outlets = sorted({a["source"] for a in articles if a["source"]})
-        overview = (f"Answers cite the articles they come from · {len(articles)} articles from "
-                    f"{len(outlets)} outlets" if articles else
-                    "The collection is empty: add articles in the **Articles** tab.")
-        rows = [[a["title"], a["source"], a["published"], a["chunks"], a.get("url") or ""]
-                for a in articles]
+        overview = (
+            f"Answers cite the articles they come from · {len(articles)} articles from "
+            f"{len(outlets)} outlets"
+            if articles
+            else "The collection is empty: add articles in the **Articles** tab."
+        )
+        rows = [
+            [a["title"], a["source"], a["published"], a["chunks"], a.get("url") or ""]
+            for a in articles
+        ]
         kept = [s for s in selected or [] if s in outlets]
         return gr.update(choices=outlets, value=kept), overview, rows
 
@@ -406,56 +477,104 @@ def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
         with gr.Tab("Ask"), gr.Row(equal_height=False):
             with gr.Column(scale=4):
                 chatbot = gr.Chatbot(
-                    show_label=False, height="62vh", min_height=420, elem_id="chat",
+                    show_label=False,
+                    height="62vh",
+                    min_height=420,
+                    elem_id="chat",
                     placeholder="**Ask a question about the stored news articles.**<br>"
                     "Every answer cites the articles it comes from.",
-                    examples=[{"text": q} for q in EXAMPLES], latex_delimiters=[],
-                    sanitize_html=True, allow_tags=False, feedback_options=None, buttons=[],
+                    examples=[{"text": q} for q in EXAMPLES],
+                    latex_delimiters=[],
+                    sanitize_html=True,
+                    allow_tags=False,
+                    feedback_options=None,
+                    buttons=[],
                 )
-                question = gr.Textbox(placeholder="Ask a question, e.g. What did Tesla agree with "
-                                      "Baidu?", show_label=False, autofocus=True,
-                                      submit_btn=True, elem_id="question")
+                question = gr.Textbox(
+                    placeholder="Ask a question, e.g. What did Tesla agree with Baidu?",
+                    show_label=False,
+                    autofocus=True,
+                    submit_btn=True,
+                    elem_id="question",
+                )
             with gr.Column(scale=1, min_width=240):
                 with gr.Group():
-                    outlets = gr.Dropdown(outlet_choices["choices"], value=[], multiselect=True,
-                                          label="Outlets",
-                                          info="Answer only from these (all when empty)")
+                    outlets = gr.Dropdown(
+                        outlet_choices["choices"],
+                        value=[],
+                        multiselect=True,
+                        label="Outlets",
+                        info="Answer only from these (all when empty)",
+                    )
                     date_from = gr.Textbox(label="Published from", placeholder="YYYY-MM-DD")
                     date_to = gr.Textbox(label="Published to", placeholder="YYYY-MM-DD")
                 new_chat = gr.Button("New conversation", size="sm", variant="secondary")
         with gr.Tab("Articles"):
             with gr.Row():
-                files = gr.File(label="Upload articles (.txt, .md, .html, .json, .jsonl)",
-                                file_count="multiple", type="filepath", elem_id="upload")
-                urls = gr.Textbox(label="Article or RSS/Atom feed URLs, one per line", lines=5,
-                                  placeholder="https://example.com/news/article.html")
+                files = gr.File(
+                    label="Upload articles (.txt, .md, .html, .json, .jsonl)",
+                    file_count="multiple",
+                    type="filepath",
+                    elem_id="upload",
+                )
+                urls = gr.Textbox(
+                    label="Article or RSS/Atom feed URLs, one per line",
+                    lines=5,
+                    placeholder="https://example.com/news/article.html",
+                )
             ingest_btn = gr.Button("Ingest", variant="primary")
             status = gr.Markdown()
-            report = gr.Dataframe(headers=REPORT_HEADERS, value=[], label="Ingestion results",
-                                  datatype="str", interactive=False, wrap=True, elem_id="report",
-                                  column_widths=["24%", "40%", "12%", "24%"])
-            articles = gr.Dataframe(headers=ARTICLE_HEADERS, value=article_rows,
-                                    label="In the collection", datatype="str",
-                                    interactive=False, wrap=True, max_height=480,
-                                    column_widths=["42%", "17%", "12%", "8%", "21%"],
-                                    elem_id="articles")
+            report = gr.Dataframe(
+                headers=REPORT_HEADERS,
+                value=[],
+                label="Ingestion results",
+                datatype="str",
+                interactive=False,
+                wrap=True,
+                elem_id="report",
+                column_widths=["24%", "40%", "12%", "24%"],
+            )
+            articles = gr.Dataframe(
+                headers=ARTICLE_HEADERS,
+                value=article_rows,
+                label="In the collection",
+                datatype="str",
+                interactive=False,
+                wrap=True,
+                max_height=480,
+                column_widths=["42%", "17%", "12%", "8%", "21%"],
+                elem_id="articles",
+            )
 
         quiet = {"api_visibility": "private", "show_progress": "hidden"}
         checked = {"fn": h.check, "inputs": [question, outlets, date_from, date_to], **quiet}
-        chat = {"fn": h.respond, "inputs": [question, chatbot, history, outlets, date_from,
-                                            date_to], "outputs": [question, chatbot, history,
-                                                                  error], **quiet}
+        chat = {
+            "fn": h.respond,
+            "inputs": [question, chatbot, history, outlets, date_from, date_to],
+            "outputs": [question, chatbot, history, error],
+            **quiet,
+        }
         failed = {"fn": raise_error, "inputs": error, **quiet}
         question.submit(**checked).success(**chat).then(**failed)
-        chatbot.example_select(_example_text, None, question, **quiet).then(
-            **checked).success(**chat).then(**failed)
+        chatbot.example_select(_example_text, None, question, **quiet).then(**checked).success(
+            **chat
+        ).then(**failed)
         new_chat.click(lambda: ([], [], ""), None, [chatbot, history, question], **quiet)
         chatbot.clear(lambda: [], None, history, **quiet)
-        collection = {"fn": h.collection, "inputs": outlets,
-                      "outputs": [outlets, overview, articles], **quiet}
-        ingest_btn.click(h.ingest, [files, urls], [status, report], concurrency_limit=1,
-                         concurrency_id="ingest", api_visibility="private").success(
-            lambda: (None, ""), None, [files, urls], **quiet).then(**collection)
+        collection = {
+            "fn": h.collection,
+            "inputs": outlets,
+            "outputs": [outlets, overview, articles],
+            **quiet,
+        }
+        ingest_btn.click(
+            h.ingest,
+            [files, urls],
+            [status, report],
+            concurrency_limit=1,
+            concurrency_id="ingest",
+            api_visibility="private",
+        ).success(lambda: (None, ""), None, [files, urls], **quiet).then(**collection)
         demo.load(**collection)
         gr.api(h.ask_api, api_name="ask")
     demo.queue(default_concurrency_limit=concurrency)
@@ -479,7 +598,7 @@ def _example_text(evt: gr.SelectData) -> str:
 
 # --- serving --------------------------------------------------------------------------------------
 def parse_auth(auth) -> tuple[str, str] | list | None:
-    """"user:password" -> (user, password); tuples, lists and callables pass through."""
+    """ "user:password" -> (user, password); tuples, lists and callables pass through."""
     if auth is None or auth == "":
         return None
     if isinstance(auth, str):
@@ -504,13 +623,23 @@ def login_for(host: str, share: bool, auth, allow_no_auth: bool):
     credentials = parse_auth(auth)
     if (share or not is_loopback(host)) and credentials is None and not allow_no_auth:
         where = "a public share link" if share else f"host {host}"
-        raise ValueError(f"refusing to serve {where} without a login: pass --auth USER:PASSWORD, "
-                         "or --no-auth if anyone who can reach it may use it")
+        raise ValueError(
+            f"refusing to serve {where} without a login: pass --auth USER:PASSWORD, "
+            "or --no-auth if anyone who can reach it may use it"
+        )
     return credentials
 
 
-def launch(qa: NewsQA, host: str = "127.0.0.1", port: int = 7860, auth=None, share: bool = False,
-           *, allow_no_auth: bool = False, **launch_kwargs) -> gr.Blocks | None:
+def launch(
+    qa: NewsQA,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth=None,
+    share: bool = False,
+    *,
+    allow_no_auth: bool = False,
+    **launch_kwargs,
+) -> gr.Blocks | None:
     """Serve the UI; blocks until stopped, unless `prevent_thread_lock=True` (then returns the app).
 
     Off the loopback interface, or with `share`, a login (`auth="user:password"`) is required
@@ -520,8 +649,15 @@ def launch(qa: NewsQA, host: str = "127.0.0.1", port: int = 7860, auth=None, sha
     credentials = login_for(host, share, auth, allow_no_auth)
     launch_kwargs.setdefault("max_file_size", "25mb")  # the loader refuses files over 20 MB
     demo = build_app(qa)
-    demo.launch(server_name=host, server_port=port, auth=credentials, share=share, theme=THEME,
-                css=CSS, **launch_kwargs)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        auth=credentials,
+        share=share,
+        theme=THEME,
+        css=CSS,
+        **launch_kwargs,
+    )
     return demo if launch_kwargs.get("prevent_thread_lock") else None
 
 
@@ -532,17 +668,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument("--store", type=Path, help="store folder (default: from settings)")
     login = parser.add_mutually_exclusive_group()
-    login.add_argument("--auth", metavar="USER:PASSWORD",
-                       help="require this login (needed to serve beyond 127.0.0.1)")
-    login.add_argument("--no-auth", action="store_true",
-                       help="serve beyond 127.0.0.1 without a login, on purpose")
+    login.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="require this login (needed to serve beyond 127.0.0.1)",
+    )
+    login.add_argument(
+        "--no-auth", action="store_true", help="serve beyond 127.0.0.1 without a login, on purpose"
+    )
     args = parser.parse_args(argv)
     try:
         login_for(args.host, False, args.auth, args.no_auth)  # before any model or store opens
         qa = NewsQA(get_settings({"store": {"path": args.store}} if args.store else None))
         if qa.store.count() == 0:
-            print("The store is empty: add articles in the Articles tab, or run "
-                  "`newsqa ingest samples/news`.", file=sys.stderr)
+            print(
+                "The store is empty: add articles in the Articles tab, or run "
+                "`newsqa ingest samples/news`.",
+                file=sys.stderr,
+            )
         launch(qa, host=args.host, port=args.port, auth=args.auth, allow_no_auth=args.no_auth)
     except Exception as exc:  # the edge: one clear line, no traceback
         print(f"ui: error: {exc}", file=sys.stderr)

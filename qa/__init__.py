@@ -1,7 +1,7 @@
 """newsqa: ask questions of news articles, get short answers that cite them.
 
-    >>> from qa import ask
-    >>> print(ask("What did Tesla agree with Baidu?"))
+>>> from qa import ask
+>>> print(ask("What did Tesla agree with Baidu?"))
 """
 
 from __future__ import annotations
@@ -15,8 +15,18 @@ from .chain import History, NewsQA
 from .settings import Settings, get_settings
 from .types import Answer, Citation, Source
 
-__all__ = ["Answer", "Citation", "Filters", "NewsQA", "Settings", "Source", "ask", "ask_stream",
-           "get_settings", "open_qa"]
+__all__ = [
+    "Answer",
+    "Citation",
+    "Filters",
+    "NewsQA",
+    "Settings",
+    "Source",
+    "ask",
+    "ask_stream",
+    "get_settings",
+    "open_qa",
+]
 
 _instances: dict[str, NewsQA] = {}
 
@@ -30,16 +40,29 @@ def open_qa(settings: Settings | dict | None = None) -> NewsQA:
     return _instances[key]
 
 
-def ask(question: str, *, history: History = None, filters: Filters | dict | None = None,
-        settings: Settings | dict | None = None, question_date: str | None = None) -> Answer:
+def ask(
+    question: str,
+    *,
+    history: History = None,
+    filters: Filters | dict | None = None,
+    settings: Settings | dict | None = None,
+    question_date: str | None = None,
+) -> Answer:
     """Answer from the stored articles, citing them; `refused=True` when they don't say."""
-    return open_qa(settings).ask(question, history=history, filters=filters,
-                                 question_date=question_date)
+    return open_qa(settings).ask(
+        question, history=history, filters=filters, question_date=question_date
+    )
 
 
-def ask_stream(question: str, *, history: History = None, filters: Filters | dict | None = None,
-               settings: Settings | dict | None = None, question_date: str | None = None
-               ) -> Iterator[Answer]:
+def ask_stream(
+    question: str,
+    *,
+    history: History = None,
+    filters: Filters | dict | None = None,
+    settings: Settings | dict | None = None,
+    question_date: str | None = None,
+) -> Iterator[Answer]:
     """Like `ask`, yielding partial answers while the model writes, then the verified one."""
-    return open_qa(settings).ask_stream(question, history=history, filters=filters,
-                                        question_date=question_date)
+    return open_qa(settings).ask_stream(
+        question, history=history, filters=filters, question_date=question_date
+    )

@@ -36,9 +36,15 @@ class NewsQA:
     name what failed and how to fix it, and neither leaves the object unusable once fixed.
     """
 
-    def __init__(self, settings: Settings | dict | None = None, *, embeddings=None,
-                 chat_model: BaseChatModel | None = None, store: NewsStore | None = None,
-                 retriever: Retriever | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | dict | None = None,
+        *,
+        embeddings=None,
+        chat_model: BaseChatModel | None = None,
+        store: NewsStore | None = None,
+        retriever: Retriever | None = None,
+    ) -> None:
         self.settings = get_settings(settings)
         self.embeddings = embeddings or LocalEmbeddings(
             self.settings.store.embedding_model, self.settings.store.embedding_batch_size
@@ -60,8 +66,11 @@ class NewsQA:
     def ingest(self, sources: Iterable[str], progress: bool | None = None) -> IngestReport:
         """Load files, folders, URLs, feeds or JSON Lines and store them; bad input is reported."""
         with store_errors(self.settings.store):
-            loaded = load_sources(sources, timeout=self.settings.store.fetch_timeout,
-                                  max_bytes=self.settings.store.max_source_bytes)
+            loaded = load_sources(
+                sources,
+                timeout=self.settings.store.fetch_timeout,
+                max_bytes=self.settings.store.max_source_bytes,
+            )
             return self.store.ingest(loaded, progress=progress)
 
     def articles(self) -> list[dict]:
@@ -88,9 +97,16 @@ class NewsQA:
         nothing_found = RunnableLambda(lambda _: CANNOT_ANSWER)
         if self.settings.llm.provider == "extractive":
             # Quote from the passages as a model would read them: no instruction is ever quoted.
-            generate = RunnableLambda(lambda x: extractive_answer(
-                x["question"], [s.model_copy(update={"text": prompt_text(s.text)})
-                                for s in x["sources"]], self._embed) or CANNOT_ANSWER)
+            generate = RunnableLambda(
+                lambda x: (
+                    extractive_answer(
+                        x["question"],
+                        [s.model_copy(update={"text": prompt_text(s.text)}) for s in x["sources"]],
+                        self._embed,
+                    )
+                    or CANNOT_ANSWER
+                )
+            )
         else:
             generate = ANSWER_PROMPT | self.chat_model | StrOutputParser()
         return RunnableBranch((lambda x: not x["sources"], nothing_found), generate)
@@ -101,8 +117,12 @@ class NewsQA:
     def _retrieve(self, inputs: dict) -> dict:
         r = self.settings.retrieval
         with store_errors(self.settings.store):
-            found = self.retriever.retrieve(inputs["question"], r.fetch_k, inputs.get("filters"),
-                                            question_date=inputs.get("question_date"))
+            found = self.retriever.retrieve(
+                inputs["question"],
+                r.fetch_k,
+                inputs.get("filters"),
+                question_date=inputs.get("question_date"),
+            )
         sources = to_sources([(d, s) for d, s in found if s >= r.min_score][: r.k])
         date = inputs.get("question_date")
         return {
@@ -125,9 +145,14 @@ class NewsQA:
             return question
         return rewritten
 
-    def ask_stream(self, question: str, *, history: History = None,
-                   filters: Filters | dict | None = None, question_date: str | None = None
-                   ) -> Iterator[Answer]:
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        history: History = None,
+        filters: Filters | dict | None = None,
+        question_date: str | None = None,
+    ) -> Iterator[Answer]:
         """Partial answers as tokens arrive (done=False), then the verified answer (done=True)."""
         question = question.strip()
         if not question:
@@ -137,8 +162,11 @@ class NewsQA:
         standalone = self.standalone_question(question, history)
         if history:
             timings["rewrite"] = time.perf_counter() - start
-        inputs = {"question": standalone, "filters": Filters.coerce(filters),
-                  "question_date": question_date}
+        inputs = {
+            "question": standalone,
+            "filters": Filters.coerce(filters),
+            "question_date": question_date,
+        }
         sources: list[Source] = []
         text = ""
         t0 = time.perf_counter()
@@ -150,22 +178,40 @@ class NewsQA:
                 if not text:
                     timings["first_token"] = time.perf_counter() - t0
                 text += part["answer"]
-                yield Answer(question=question, text=text, sources=sources, done=False,
-                             standalone_question=_if_changed(standalone, question))
+                yield Answer(
+                    question=question,
+                    text=text,
+                    sources=sources,
+                    done=False,
+                    standalone_question=_if_changed(standalone, question),
+                )
         timings["generate"] = time.perf_counter() - t0 - timings.get("retrieve", 0.0)
         t1 = time.perf_counter()
         verified, citations, refused = verify(text, sources, self._embed)
         timings["verify"] = time.perf_counter() - t1
         timings["total"] = time.perf_counter() - start
-        yield Answer(question=question, text=verified, citations=citations, sources=sources,
-                     refused=refused, standalone_question=_if_changed(standalone, question),
-                     timings=timings)
+        yield Answer(
+            question=question,
+            text=verified,
+            citations=citations,
+            sources=sources,
+            refused=refused,
+            standalone_question=_if_changed(standalone, question),
+            timings=timings,
+        )
 
-    def ask(self, question: str, *, history: History = None, filters: Filters | dict | None = None,
-            question_date: str | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        history: History = None,
+        filters: Filters | dict | None = None,
+        question_date: str | None = None,
+    ) -> Answer:
         """A short answer that cites the articles it came from, or a plain refusal."""
-        *_, final = self.ask_stream(question, history=history, filters=filters,
-                                    question_date=question_date)
+        *_, final = self.ask_stream(
+            question, history=history, filters=filters, question_date=question_date
+        )
         return final
 
 
@@ -173,10 +219,15 @@ def to_sources(found: list[tuple[Document, float]]) -> list[Source]:
     """Retrieved chunks -> numbered sources [1]..[k], the only conversion out of LangChain types."""
     return [
         Source(
-            n=i, chunk_id=doc.id or f"{doc.metadata['article_id']}:{doc.metadata.get('chunk', 0)}",
-            article_id=doc.metadata["article_id"], title=doc.metadata.get("title", ""),
-            source=doc.metadata.get("source", ""), published=doc.metadata.get("published", ""),
-            url=web_url(doc.metadata.get("url")), text=doc.page_content, score=float(score),
+            n=i,
+            chunk_id=doc.id or f"{doc.metadata['article_id']}:{doc.metadata.get('chunk', 0)}",
+            article_id=doc.metadata["article_id"],
+            title=doc.metadata.get("title", ""),
+            source=doc.metadata.get("source", ""),
+            published=doc.metadata.get("published", ""),
+            url=web_url(doc.metadata.get("url")),
+            text=doc.page_content,
+            score=float(score),
         )
         for i, (doc, score) in enumerate(found, start=1)
     ]
@@ -196,8 +247,9 @@ def _history_lines(history: History) -> list[str]:
             role = "User" if turn.get("role") == "user" else "Assistant"
             content = turn.get("content")
             if isinstance(content, list):  # Gradio may send content as a list of parts
-                content = " ".join(p.get("text", "") if isinstance(p, dict) else str(p)
-                                   for p in content)
+                content = " ".join(
+                    p.get("text", "") if isinstance(p, dict) else str(p) for p in content
+                )
             lines.append(f"{role}: {_unmarked(content)}")
         else:
             user, bot = turn

@@ -90,9 +90,11 @@ def _passage_units(source: Source) -> list[tuple[str, bool]]:
     whether it is hostile; a pair holding a hostile sentence is left out."""
     sentences = split_sentences(source.text)
     hostile = [is_hostile(s) for s in sentences]
-    pairs = [(f"{a} {b}", False)
-             for i, (a, b) in enumerate(zip(sentences, sentences[1:], strict=False))
-             if not (hostile[i] or hostile[i + 1])]
+    pairs = [
+        (f"{a} {b}", False)
+        for i, (a, b) in enumerate(zip(sentences, sentences[1:], strict=False))
+        if not (hostile[i] or hostile[i + 1])
+    ]
     return list(zip(sentences, hostile, strict=True)) + pairs
 
 
@@ -108,8 +110,9 @@ def _lexical(claim: str, unit: str) -> float:
     return overlap
 
 
-def find_support(claims: list[str], sources: list[Source], embed: Embed | None
-                 ) -> list[list[Support]]:
+def find_support(
+    claims: list[str], sources: list[Source], embed: Embed | None
+) -> list[list[Support]]:
     """For each claim, the sources that support it (best first), with the quoted passage.
 
     A claim that a hostile sentence matches at least as well as any other is an echo of injected
@@ -122,7 +125,7 @@ def find_support(claims: list[str], sources: list[Source], embed: Embed | None
     if embed is not None:
         vectors = np.array(embed(claims + [u for _, u, _ in units]), dtype=float)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
-        semantic = vectors[: len(claims)] @ vectors[len(claims):].T
+        semantic = vectors[: len(claims)] @ vectors[len(claims) :].T
         scores = 0.5 * lexical + 0.5 * np.clip(semantic, 0, 1)
     else:
         scores = lexical
@@ -141,8 +144,9 @@ def find_support(claims: list[str], sources: list[Source], embed: Embed | None
     return result
 
 
-def verify(text: str, sources: list[Source], embed: Embed | None
-           ) -> tuple[str, list[Citation], bool]:
+def verify(
+    text: str, sources: list[Source], embed: Embed | None
+) -> tuple[str, list[Citation], bool]:
     """Check an answer against its sources: (text with verified markers, citations, refused)."""
     if is_refusal(text):
         return CANNOT_ANSWER, [], True
@@ -155,11 +159,15 @@ def verify(text: str, sources: list[Source], embed: Embed | None
             continue  # a claim no passage supports is not shown
         by_n = {s.source.n: s for s in found}
         best = found[0].score
-        chosen = [by_n[n] for n in dict.fromkeys(markers)
-                  if n in by_n and by_n[n].score >= best - MARKER_MARGIN] or [found[0]]
+        chosen = [
+            by_n[n]
+            for n in dict.fromkeys(markers)
+            if n in by_n and by_n[n].score >= best - MARKER_MARGIN
+        ] or [found[0]]
         for support in chosen:
-            citations.setdefault(support.source.n,
-                                 Citation.from_source(support.source, support.quote))
+            citations.setdefault(
+                support.source.n, Citation.from_source(support.source, support.quote)
+            )
         kept.append(sentence + "".join(f" [{s.source.n}]" for s in chosen))
     if not kept:
         return CANNOT_ANSWER, [], True

@@ -1,8 +1,8 @@
 """The `newsqa` console script: ingest, ask, ui, eval, articles.
 
-    newsqa ingest samples/news https://example.com/feed.xml
-    newsqa ask "What did Tesla agree with Baidu?" --json
-    newsqa ui
+newsqa ingest samples/news https://example.com/feed.xml
+newsqa ask "What did Tesla agree with Baidu?" --json
+newsqa ui
 """
 
 from __future__ import annotations
@@ -21,16 +21,22 @@ NEWSQA_LLM__MODEL, ...) and may be set in a TOML file named by NEWSQA_CONFIG (de
 ./newsqa.toml). See README.md."""
 
 
-def _common(parser: argparse.ArgumentParser,
-            store_default: str = "in the user data folder") -> None:
+def _common(
+    parser: argparse.ArgumentParser, store_default: str = "in the user data folder"
+) -> None:
     g = parser.add_argument_group("store and model")
     g.add_argument("--store", type=Path, help=f"store folder (default: {store_default})")
     g.add_argument("--chroma-host", help="use the Chroma server on this host instead of a folder")
     g.add_argument("--chroma-port", type=int, help="port of the Chroma server (default 8000)")
-    g.add_argument("--provider", choices=["local", "openai", "ollama", "extractive"],
-                   help="chat model provider (default: local, the bundled Qwen2.5)")
-    g.add_argument("--model", help="model name for openai/ollama, or qwen2.5-0.5b|qwen2.5-1.5b "
-                   "for the local provider")
+    g.add_argument(
+        "--provider",
+        choices=["local", "openai", "ollama", "extractive"],
+        help="chat model provider (default: local, the bundled Qwen2.5)",
+    )
+    g.add_argument(
+        "--model",
+        help="model name for openai/ollama, or qwen2.5-0.5b|qwen2.5-1.5b for the local provider",
+    )
     g.add_argument("--base-url", help="server URL for the openai/ollama providers")
 
 
@@ -56,42 +62,65 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="newsqa", description="Ask questions of news articles; answers cite their sources.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="newsqa",
+        description="Ask questions of news articles; answers cite their sources.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ingest",
-                       help="load files, folders, URLs, feeds or JSON Lines into the store")
-    p.add_argument("sources", nargs="+", metavar="SOURCE",
-                   help="a file, folder, article URL, RSS/Atom feed URL or .jsonl file")
+    p = sub.add_parser(
+        "ingest", help="load files, folders, URLs, feeds or JSON Lines into the store"
+    )
+    p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="a file, folder, article URL, RSS/Atom feed URL or .jsonl file",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     _common(p)
 
     p = sub.add_parser("ask", help="answer a question from the stored articles, with citations")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
-    p.add_argument("--outlet", action="append", dest="outlets", metavar="NAME",
-                   help="only articles from this outlet (repeatable)")
+    p.add_argument(
+        "--outlet",
+        action="append",
+        dest="outlets",
+        metavar="NAME",
+        help="only articles from this outlet (repeatable)",
+    )
     p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="published on or after")
     p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="published on or before")
-    p.add_argument("--date", dest="question_date", metavar="YYYY-MM-DD",
-                   help="the date the question is asked on ('this week' is the week before it)")
+    p.add_argument(
+        "--date",
+        dest="question_date",
+        metavar="YYYY-MM-DD",
+        help="the date the question is asked on ('this week' is the week before it)",
+    )
     _common(p)
 
     p = sub.add_parser("articles", help="list the stored articles")
     p.add_argument("--json", action="store_true")
     _common(p)
 
-    p = sub.add_parser("ui",
-                       help="serve the web UI (ingests the sample corpus into an empty store)")
+    p = sub.add_parser(
+        "ui", help="serve the web UI (ingests the sample corpus into an empty store)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login")
-    p.add_argument("--no-auth", action="store_true",
-                   help="serve beyond 127.0.0.1 without a login (anyone who reaches it may use it)")
-    p.add_argument("--no-samples", action="store_true",
-                   help="do not ingest the sample corpus into an empty store")
+    p.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve beyond 127.0.0.1 without a login (anyone who reaches it may use it)",
+    )
+    p.add_argument(
+        "--no-samples",
+        action="store_true",
+        help="do not ingest the sample corpus into an empty store",
+    )
     _common(p)
 
     p = sub.add_parser("eval", help="score answers against a gold question/answer set")
@@ -123,8 +152,16 @@ def cmd_ingest(args, settings: Settings) -> int:
 
     report = NewsQA(settings).ingest(args.sources)
     if args.json:
-        print(json.dumps({**report.counts(), "failures": [vars(f) for f in report.failed],
-                          "chunks": report.chunks_written, "seconds": round(report.seconds, 2)}))
+        print(
+            json.dumps(
+                {
+                    **report.counts(),
+                    "failures": [vars(f) for f in report.failed],
+                    "chunks": report.chunks_written,
+                    "seconds": round(report.seconds, 2),
+                }
+            )
+        )
     else:
         print(report.summary())
     # Partial failure is not a crash: the good items are stored; 3 tells scripts something failed.
@@ -177,11 +214,14 @@ def cmd_ui(args, settings: Settings) -> int:
     ui.login_for(args.host, False, args.auth, args.no_auth)  # refuse before doing any work
     qa = NewsQA(settings)
     if qa.count() == 0 and not args.no_samples and SAMPLES.is_dir():
-        print(f"The store is empty: ingesting the sample corpus from {SAMPLES} ...",
-              file=sys.stderr)
+        print(
+            f"The store is empty: ingesting the sample corpus from {SAMPLES} ...", file=sys.stderr
+        )
         print(qa.ingest([str(SAMPLES)]).summary(), file=sys.stderr)
-    return ui.launch(qa, host=args.host, port=args.port, auth=args.auth,
-                     allow_no_auth=args.no_auth) or 0
+    return (
+        ui.launch(qa, host=args.host, port=args.port, auth=args.auth, allow_no_auth=args.no_auth)
+        or 0
+    )
 
 
 def cmd_eval(args, settings: Settings) -> int:
@@ -190,8 +230,13 @@ def cmd_eval(args, settings: Settings) -> int:
     return run_eval(args, settings)
 
 
-COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "articles": cmd_articles, "ui": cmd_ui,
-            "eval": cmd_eval}
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "ask": cmd_ask,
+    "articles": cmd_articles,
+    "ui": cmd_ui,
+    "eval": cmd_eval,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

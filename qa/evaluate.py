@@ -65,10 +65,17 @@ class Gold:
         answers = [answers] if isinstance(answers, str) else list(answers)
         answerable = bool(r.get("answerable", bool(answers)))
         kind = r.get("type") or ("short_answer" if answerable else "unanswerable")
-        return cls(id=str(r["id"]), question=r["question"], answers=answers, answerable=answerable,
-                   type=kind, evidence=list(r.get("evidence_article_ids") or []),
-                   question_date=r.get("question_date"), choices=list(r.get("choices") or []),
-                   show_choices=kind == "needs_choices" or bool(r.get("requires_choices")))
+        return cls(
+            id=str(r["id"]),
+            question=r["question"],
+            answers=answers,
+            answerable=answerable,
+            type=kind,
+            evidence=list(r.get("evidence_article_ids") or []),
+            question_date=r.get("question_date"),
+            choices=list(r.get("choices") or []),
+            show_choices=kind == "needs_choices" or bool(r.get("requires_choices")),
+        )
 
     @property
     def asked(self) -> str:
@@ -110,8 +117,9 @@ def sample_questions(golds: list[Gold], limit: int | None, seed: int) -> list[Go
     return [g for g in golds if g.id in chosen]
 
 
-def select_articles(articles: list[Article], golds: list[Gold], distractors: int | None,
-                    seed: int) -> list[Article]:
+def select_articles(
+    articles: list[Article], golds: list[Gold], distractors: int | None, seed: int
+) -> list[Article]:
     """All articles, or the evidence of these questions plus `distractors` others drawn by seed."""
     if distractors is None:
         return articles
@@ -145,16 +153,21 @@ def make_judge(name: str, embed, settings: Settings | None = None) -> metrics.En
 
     base = get_settings(settings)
     llm = {"provider": "local", "local_model": name, "max_tokens": 4, "model_path": None}
-    return metrics.ModelJudge(get_chat_model(get_settings(_merge(base.model_dump(),
-                                                                 {"llm": llm}))))
+    return metrics.ModelJudge(get_chat_model(get_settings(_merge(base.model_dump(), {"llm": llm}))))
 
 
 # --- one question ----------------------------------------------------------------------------
 def evaluate_one(qa: NewsQA, gold: Gold, judge: metrics.Entails) -> dict:
     """Ask one gold question; the answer, what was retrieved, and their scores."""
-    row = {"id": gold.id, "type": gold.type, "question": gold.asked, "gold": gold.answers,
-           "answerable": gold.answerable, "evidence": gold.evidence,
-           "choices_shown": gold.choices if gold.show_choices else []}
+    row = {
+        "id": gold.id,
+        "type": gold.type,
+        "question": gold.asked,
+        "gold": gold.answers,
+        "answerable": gold.answerable,
+        "evidence": gold.evidence,
+        "choices_shown": gold.choices if gold.show_choices else [],
+    }
     start = time.perf_counter()
     try:
         answer = qa.ask(gold.asked, question_date=gold.question_date)
@@ -164,33 +177,52 @@ def evaluate_one(qa: NewsQA, gold: Gold, judge: metrics.Entails) -> dict:
     latency = time.perf_counter() - start
     query = answer.standalone_question or gold.asked
     depth = max(RANK_DEPTH, qa.settings.retrieval.fetch_k)
-    found = [] if "error" in row else qa.retriever.retrieve(
-        query, depth, None, question_date=gold.question_date)
+    found = (
+        []
+        if "error" in row
+        else qa.retriever.retrieve(query, depth, None, question_date=gold.question_date)
+    )
     row |= {
-        "answer": answer.text, "refused": answer.refused,
-        "citations": [{"n": c.n, "article_id": c.article_id, "quote": c.quote}
-                      for c in answer.citations],
-        "sources": [{"n": s.n, "article_id": s.article_id, "title": s.title,
-                     "published": s.published, "score": round(s.score, 4),
-                     "evidence": s.article_id in gold.evidence, "text": s.text}
-                    for s in answer.sources],
-        "retrieved": metrics.ranked_articles([d.metadata["article_id"] for d, _ in found]
-                                             )[:RANK_DEPTH],
-        "timings": {"latency": round(latency, 3), **{k: round(v, 3) for k, v in
-                                                      answer.timings.items()}},
+        "answer": answer.text,
+        "refused": answer.refused,
+        "citations": [
+            {"n": c.n, "article_id": c.article_id, "quote": c.quote} for c in answer.citations
+        ],
+        "sources": [
+            {
+                "n": s.n,
+                "article_id": s.article_id,
+                "title": s.title,
+                "published": s.published,
+                "score": round(s.score, 4),
+                "evidence": s.article_id in gold.evidence,
+                "text": s.text,
+            }
+            for s in answer.sources
+        ],
+        "retrieved": metrics.ranked_articles([d.metadata["article_id"] for d, _ in found])[
+            :RANK_DEPTH
+        ],
+        "timings": {
+            "latency": round(latency, 3),
+            **{k: round(v, 3) for k, v in answer.timings.items()},
+        },
     }
     return row | {"verdict": score_row(row, judge)}
 
 
 def score_row(row: dict, judge: metrics.Entails) -> dict:
     """The verdicts on one results.jsonl row: answer, retrieval and (for claims) citations."""
-    verdict = metrics.answer_verdict(row["answer"], row["refused"], row["gold"],
-                                     row["answerable"], row.get("choices_shown", []))
+    verdict = metrics.answer_verdict(
+        row["answer"], row["refused"], row["gold"], row["answerable"], row.get("choices_shown", [])
+    )
     ranked, evidence = row["retrieved"], row["evidence"]
     if evidence:
-        verdict |= {"hit_at_5": metrics.hit_at(ranked, evidence, 5),
-                    "hit_at_10": metrics.hit_at(ranked, evidence, 10),
-                    "rr_at_10": metrics.reciprocal_rank(ranked, evidence, RANK_DEPTH)}
+        verdict |= {
+            "hit_at_5": metrics.hit_at(ranked, evidence, 5),
+            "hit_at_10": metrics.hit_at(ranked, evidence, 10),
+            "rr_at_10": metrics.reciprocal_rank(ranked, evidence, RANK_DEPTH),
+        }
     if not row["refused"] and "error" not in row:
         passages = {s["n"]: f"{s['title']}\n{s['text']}" for s in row["sources"]}
         verdict |= metrics.citation_scores(row["answer"], passages, judge)
@@ -217,7 +249,9 @@ def summarize(rows: list[dict]) -> dict:
         return None if p is None else round(p, 3)
 
     return {
-        "questions": len(rows), "answerable": len(answerable), "unanswerable": len(unanswerable),
+        "questions": len(rows),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
         "answer_accuracy": mean(answerable, v("correct")),
         "token_f1": mean(answerable, v("f1")),
         "refusal_accuracy": mean(unanswerable, lambda r: r["refused"]),
@@ -229,7 +263,8 @@ def summarize(rows: list[dict]) -> dict:
         "citation_recall": mean(claims, v("citation_recall")),
         "citation_precision": mean(claims, v("citation_precision")),
         "answers_with_claims": len(claims),
-        "latency_p50_s": pct(50), "latency_p95_s": pct(95),
+        "latency_p50_s": pct(50),
+        "latency_p95_s": pct(95),
         "errors": sum("error" in r for r in rows),
     }
 
@@ -242,8 +277,9 @@ def summarize_all(rows: list[dict], run: dict) -> dict:
 
 
 # --- a run -----------------------------------------------------------------------------------
-def run_config(qa: NewsQA, golds: list[Gold], out: Path, run: dict, progress: bool,
-               judge: metrics.Entails) -> dict:
+def run_config(
+    qa: NewsQA, golds: list[Gold], out: Path, run: dict, progress: bool, judge: metrics.Entails
+) -> dict:
     """Ask every question with one configuration; write results.jsonl, summary.json, report."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -254,8 +290,9 @@ def run_config(qa: NewsQA, golds: list[Gold], out: Path, run: dict, progress: bo
             f.write(json.dumps(rows[-1], ensure_ascii=False) + "\n")
             f.flush()
             if len(rows) >= 5 and all("error" in r for r in rows):
-                raise RuntimeError(f"the first {len(rows)} questions all failed: "
-                                   f"{rows[0]['error']}")
+                raise RuntimeError(
+                    f"the first {len(rows)} questions all failed: {rows[0]['error']}"
+                )
     part.replace(out / "results.jsonl")
     return write_summary(out, rows, run)
 
@@ -269,8 +306,11 @@ def write_summary(out: Path, rows: list[dict], run: dict) -> dict:
 
 def rescore(out: Path, judge: metrics.Entails, judge_name: str) -> dict:
     """Score the answers in OUT (or OUT/<config>/) again, e.g. with another judge; no asking."""
-    dirs = [out] if (out / "results.jsonl").is_file() else sorted(
-        p.parent for p in out.glob("*/results.jsonl"))
+    dirs = (
+        [out]
+        if (out / "results.jsonl").is_file()
+        else sorted(p.parent for p in out.glob("*/results.jsonl"))
+    )
     if not dirs:
         raise FileNotFoundError(f"no results.jsonl in {out} or its sub-folders")
     summaries = {}
@@ -278,7 +318,8 @@ def rescore(out: Path, judge: metrics.Entails, judge_name: str) -> dict:
         rows = [json.loads(line) for line in (d / "results.jsonl").read_text("utf-8").splitlines()]
         rows = [r | {"verdict": score_row(r, judge)} for r in rows]
         (d / "results.jsonl").write_text(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8"
+        )
         run = json.loads((d / "summary.json").read_text("utf-8"))["run"] | {"judge": judge_name}
         summaries[run["config"]] = write_summary(d, rows, run)
     if dirs != [out]:
@@ -290,8 +331,13 @@ def rescore(out: Path, judge: metrics.Entails, judge_name: str) -> dict:
     return next(iter(summaries.values()))
 
 
-def run_eval(args: argparse.Namespace, settings: Settings | dict | None = None, *,
-             embeddings=None, chat_model=None) -> int:
+def run_eval(
+    args: argparse.Namespace,
+    settings: Settings | dict | None = None,
+    *,
+    embeddings=None,
+    chat_model=None,
+) -> int:
     """`newsqa eval`: ingest, ask, score, write results, summary and report; print a table.
 
     `embeddings` and `chat_model` replace the configured models (tests pass fakes).
@@ -301,8 +347,10 @@ def run_eval(args: argparse.Namespace, settings: Settings | dict | None = None, 
     names = [n.strip() for n in (args.compare or "").split(",") if n.strip()]
     store_path = getattr(args, "store", None) or out / "store"
     configs = {n: config_settings(base, n) for n in names} or {"default": base}
-    configs = {n: get_settings(_merge(s.model_dump(), {"store": {"path": store_path}}))
-               for n, s in configs.items()}
+    configs = {
+        n: get_settings(_merge(s.model_dump(), {"store": {"path": store_path}}))
+        for n, s in configs.items()
+    }
     golds = sample_questions(load_gold(args.gold), args.limit, args.seed)
     articles, missing = _articles(args, golds)
     progress = sys.stderr.isatty()
@@ -310,10 +358,18 @@ def run_eval(args: argparse.Namespace, settings: Settings | dict | None = None, 
     judge = make_judge(args.judge, first.embeddings.embed_documents, base)
     ingest = first.store.ingest(articles, progress=progress, total=len(articles))
     print(f"ingest: {ingest.summary()}", file=sys.stderr)
-    run = {"gold": str(args.gold), "articles": str(args.articles), "limit": args.limit,
-           "distractors": args.distractors, "seed": args.seed, "articles_ingested": len(articles),
-           "missing_evidence": missing, "store": str(store_path), "judge": args.judge,
-           "ingest": {**ingest.counts(), "seconds": round(ingest.seconds, 1)}}
+    run = {
+        "gold": str(args.gold),
+        "articles": str(args.articles),
+        "limit": args.limit,
+        "distractors": args.distractors,
+        "seed": args.seed,
+        "articles_ingested": len(articles),
+        "missing_evidence": missing,
+        "store": str(store_path),
+        "judge": args.judge,
+        "ingest": {**ingest.counts(), "seconds": round(ingest.seconds, 1)},
+    }
     summaries, models = {}, {}
     for name, s in configs.items():
         key = s.llm.model_dump_json()
@@ -322,8 +378,7 @@ def run_eval(args: argparse.Namespace, settings: Settings | dict | None = None, 
         if qa.chat_model is not None:
             models[key] = qa.chat_model  # one load per distinct model, not per configuration
         info = {**run, "config": name, "overrides": CONFIGS.get(name, {}), "settings": _brief(s)}
-        summaries[name] = run_config(qa, golds, out / name if names else out, info, progress,
-                                     judge)
+        summaries[name] = run_config(qa, golds, out / name if names else out, info, progress, judge)
         if names:  # after each configuration, so a long run shows what it has so far
             result = report.comparison(summaries)
             _write_json(out / "comparison.json", result)
@@ -340,18 +395,23 @@ def run_eval(args: argparse.Namespace, settings: Settings | dict | None = None, 
 
 def _brief(s: Settings) -> dict:
     """The settings that decide the scores, recorded with them."""
-    return {"retrieval": s.retrieval.model_dump(mode="json"),
-            "llm": {k: s.llm.model_dump(mode="json")[k]
-                    for k in ("provider", "local_model", "model", "max_tokens", "temperature")},
-            "embedding_model": s.store.embedding_model or "all-MiniLM-L6-v2 (packaged)",
-            "chunk_size": s.store.chunk_size}
+    return {
+        "retrieval": s.retrieval.model_dump(mode="json"),
+        "llm": {
+            k: s.llm.model_dump(mode="json")[k]
+            for k in ("provider", "local_model", "model", "max_tokens", "temperature")
+        },
+        "embedding_model": s.store.embedding_model or "all-MiniLM-L6-v2 (packaged)",
+        "chunk_size": s.store.chunk_size,
+    }
 
 
 def _articles(args: argparse.Namespace, golds: list[Gold]) -> tuple[list[Article], list[str]]:
     """The articles to ingest, and the evidence ids not among them (each also warned about)."""
     loaded = list(load_sources([str(args.articles)]))
-    articles = select_articles([x for x in loaded if isinstance(x, Article)], golds,
-                               args.distractors, args.seed)
+    articles = select_articles(
+        [x for x in loaded if isinstance(x, Article)], golds, args.distractors, args.seed
+    )
     have = {a.id for a in articles}
     missing = sorted({e for g in golds for e in g.evidence} - have)
     problems = [x for x in loaded if isinstance(x, Failure)]
@@ -368,29 +428,53 @@ def _write_json(path: Path, data: dict) -> None:
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `newsqa eval` (the store and model options come from the CLI)."""
-    parser.add_argument("--articles", type=Path, required=True,
-                        help="articles: a .jsonl file (one article a line) or a folder")
+    parser.add_argument(
+        "--articles",
+        type=Path,
+        required=True,
+        help="articles: a .jsonl file (one article a line) or a folder",
+    )
     parser.add_argument("--gold", type=Path, required=True, help="gold questions, a .jsonl file")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="folder for results.jsonl, summary.json and report.html "
-                        "(and the store, unless --store is given)")
-    parser.add_argument("--limit", type=int, metavar="N",
-                        help="ask N questions, sampled per type in proportion (by --seed)")
-    parser.add_argument("--distractors", type=int, metavar="M",
-                        help="ingest only the questions' evidence articles plus M others")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for results.jsonl, summary.json and report.html "
+        "(and the store, unless --store is given)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="ask N questions, sampled per type in proportion (by --seed)",
+    )
+    parser.add_argument(
+        "--distractors",
+        type=int,
+        metavar="M",
+        help="ingest only the questions' evidence articles plus M others",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
-    parser.add_argument("--compare", metavar="CONFIGS",
-                        help=f"comma-separated configurations to compare: {', '.join(CONFIGS)}")
-    parser.add_argument("--judge", choices=JUDGES, default="lexical",
-                        help="entailment judge of the citation scores: lexical (fast, rough) or a "
-                        "local model asked yes/no (slower, closer to hand labels; see "
-                        "docs/evaluation.md) (default: lexical)")
+    parser.add_argument(
+        "--compare",
+        metavar="CONFIGS",
+        help=f"comma-separated configurations to compare: {', '.join(CONFIGS)}",
+    )
+    parser.add_argument(
+        "--judge",
+        choices=JUDGES,
+        default="lexical",
+        help="entailment judge of the citation scores: lexical (fast, rough) or a "
+        "local model asked yes/no (slower, closer to hand labels; see "
+        "docs/evaluation.md) (default: lexical)",
+    )
     parser.add_argument("--json", action="store_true", help="print summary.json, not the table")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qa.evaluate",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m qa.evaluate", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--store", type=Path, help="store folder (default: OUT/store)")
     add_eval_arguments(parser)
     return run_eval(parser.parse_args(argv), get_settings())

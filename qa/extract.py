@@ -17,8 +17,9 @@ from .types import Source
 MIN_SCORE = 0.45
 
 
-def best_sentences(question: str, sources: list[Source], embed: Embed, top: int = 1
-                   ) -> list[tuple[Source, str, float]]:
+def best_sentences(
+    question: str, sources: list[Source], embed: Embed, top: int = 1
+) -> list[tuple[Source, str, float]]:
     """The `top` sentences that best answer the question, with their source and score."""
     candidates = [(s, sentence) for s in sources for sentence in split_sentences(s.text)]
     if not candidates:
@@ -27,9 +28,9 @@ def best_sentences(question: str, sources: list[Source], embed: Embed, top: int 
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
     semantic = vectors[1:] @ vectors[0]
     words = content_words(question)
-    lexical = np.array([
-        len(words & content_words(sentence)) / max(1, len(words)) for _, sentence in candidates
-    ])
+    lexical = np.array(
+        [len(words & content_words(sentence)) / max(1, len(words)) for _, sentence in candidates]
+    )
     scores = 0.6 * semantic + 0.4 * lexical
     order = np.argsort(-scores)[:top]
     return [(candidates[i][0], candidates[i][1], float(scores[i])) for i in order]

@@ -21,14 +21,45 @@ from .cite import Embed, content_words, split_answer
 
 Entails = Callable[[str, str], bool]  # (premise, claim) -> does the premise support the claim?
 
-_QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"',
-                         "„": '"', "–": "-", "—": "-", "−": "-"})
+_QUOTES = str.maketrans(
+    {
+        "‘": "'",
+        "’": "'",
+        "‚": "'",
+        "‛": "'",
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "–": "-",
+        "—": "-",
+        "−": "-",
+    }
+)
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+")
 _MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _ARTICLES = {"a", "an", "the"}
-_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-          "nineteen"]
+_UNITS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 _TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 NUMBER_WORDS = {w: i for i, w in enumerate(_UNITS)} | {w: 20 + 10 * i for i, w in enumerate(_TENS)}
 
@@ -44,14 +75,15 @@ def normalize_tokens(text: str) -> list[str]:
 
 
 def _number_words_to_digits(tokens: list[str]) -> list[str]:
-    """"seventy six" -> "76", "two hundred five" -> "205"; larger scales stay words."""
+    """ "seventy six" -> "76", "two hundred five" -> "205"; larger scales stay words."""
     out: list[str] = []
     value: int | None = None
     for token in tokens:
         if token in NUMBER_WORDS:
             n = NUMBER_WORDS[token]
-            if value is not None and (value % 100 == 0 and value > 0 or value % 10 == 0 and n < 10
-                                      and value >= 20):
+            if value is not None and (
+                value % 100 == 0 and value > 0 or value % 10 == 0 and n < 10 and value >= 20
+            ):
                 value += n  # "seventy six", "two hundred five"
             else:
                 if value is not None:
@@ -92,8 +124,13 @@ def token_f1(answer: str, golds: Sequence[str]) -> float:
     return best
 
 
-def answer_verdict(answer: str, refused: bool, golds: Sequence[str], answerable: bool,
-                   shown_choices: Sequence[str] = ()) -> dict:
+def answer_verdict(
+    answer: str,
+    refused: bool,
+    golds: Sequence[str],
+    answerable: bool,
+    shown_choices: Sequence[str] = (),
+) -> dict:
     """correct, f1 and truthfulness (+1 right, 0 refused, -1 wrong) of one answer.
 
     A refusal is the right answer to an unanswerable question (+1); any other reply to one is
@@ -157,7 +194,8 @@ def citation_scores(answer: str, passages: dict[int, str], entails: Entails) -> 
     return {
         "citation_recall": entailed / len(sentences) if sentences else 0.0,
         "citation_precision": precise / citations if citations else 0.0,
-        "sentences": len(sentences), "citations": citations,
+        "sentences": len(sentences),
+        "citations": citations,
     }
 
 
@@ -230,16 +268,41 @@ class SupportJudge:
         return np.array([self._vectors[u] for u in units]) @ self._vectors[claim]
 
 
-_NEGATION = re.compile(r"\b(?:not|no(?! matter)|never|neither|nor|without|fail(?:s|ed)?)\b|n't\b",
-                       re.IGNORECASE)
+_NEGATION = re.compile(
+    r"\b(?:not|no(?! matter)|never|neither|nor|without|fail(?:s|ed)?)\b|n't\b", re.IGNORECASE
+)
 _NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][\w'-]*")
 _ACRONYM = re.compile(r"^[A-Z]{2,5}$")
-_OPPOSITES = [("rais", "cut"), ("rais", "lower"), ("rais", "reduc"), ("incre", "decre"),
-              ("incre", "cut"), ("rose", "fell"), ("won", "lost"), ("win", "los"), ("beat", "lost"),
-              ("appro", "rejec"), ("uphel", "overt"), ("gain", "los"), ("open", "clos"),
-              ("east", "west"), ("north", "south")]
-_ORDINALS = {"first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
-             "tenth", "last"}
+_OPPOSITES = [
+    ("rais", "cut"),
+    ("rais", "lower"),
+    ("rais", "reduc"),
+    ("incre", "decre"),
+    ("incre", "cut"),
+    ("rose", "fell"),
+    ("won", "lost"),
+    ("win", "los"),
+    ("beat", "lost"),
+    ("appro", "rejec"),
+    ("uphel", "overt"),
+    ("gain", "los"),
+    ("open", "clos"),
+    ("east", "west"),
+    ("north", "south"),
+]
+_ORDINALS = {
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "last",
+}
 
 
 def _plain(text: str) -> str:

@@ -64,7 +64,8 @@ def local_model_path(name: str, cache_dir: Path) -> Path:
             os.fsync(out.fileno())
         if tmp.stat().st_size != expected or not _is_gguf(tmp):
             raise ModelError(
-                f"assembled {tmp} is not a whole GGUF file ({expected} bytes expected)")
+                f"assembled {tmp} is not a whole GGUF file ({expected} bytes expected)"
+            )
         os.replace(tmp, target)
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
@@ -101,8 +102,9 @@ def _to_chat(messages: list[BaseMessage]) -> list[dict[str, str]]:
     roles = {"human": "user", "ai": "assistant", "system": "system"}
     # cyllama tokenizes the templated prompt with special tokens on: "<|im_start|>" in an article or
     # a question would become a real turn boundary, so no message may carry one.
-    return [{"role": roles.get(m.type, "user"), "content": defuse(str(m.content))}
-            for m in messages]
+    return [
+        {"role": roles.get(m.type, "user"), "content": defuse(str(m.content))} for m in messages
+    ]
 
 
 class LocalChatModel(BaseChatModel):
@@ -137,17 +139,24 @@ class LocalChatModel(BaseChatModel):
         from cyllama import GenerationConfig
 
         return GenerationConfig(
-            temperature=self.temperature, max_tokens=self.max_tokens,
-            n_ctx=self.context_tokens, stop_sequences=list(stop or []), seed=0,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            n_ctx=self.context_tokens,
+            stop_sequences=list(stop or []),
+            seed=0,
         )
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
         text = "".join(c.message.content for c in self._stream(messages, stop, run_manager))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None, **kwargs
-                ) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs,
+    ) -> Iterator[ChatGenerationChunk]:
         # llama.cpp contexts are not thread-safe: callers (UI users) queue here.
         with self._lock:
             llm = self._load()
@@ -211,21 +220,29 @@ def get_chat_model(settings: Settings | None = None) -> BaseChatModel | None:
         from langchain_openai import ChatOpenAI
 
         return ChatOpenAI(
-            model=llm.model or "gpt-4o-mini", base_url=llm.base_url, api_key=llm.api_key or "none",
-            temperature=llm.temperature, max_tokens=llm.max_tokens, timeout=llm.timeout,
+            model=llm.model or "gpt-4o-mini",
+            base_url=llm.base_url,
+            api_key=llm.api_key or "none",
+            temperature=llm.temperature,
+            max_tokens=llm.max_tokens,
+            timeout=llm.timeout,
             max_retries=1,
         )
     if llm.provider == "ollama":
         from langchain_ollama import ChatOllama
 
         return ChatOllama(
-            model=llm.model or "qwen2.5:1.5b", base_url=llm.base_url, temperature=llm.temperature,
+            model=llm.model or "qwen2.5:1.5b",
+            base_url=llm.base_url,
+            temperature=llm.temperature,
             num_predict=llm.max_tokens,
         )
     if llm.model_path:
         path = Path(llm.model_path)
-        fix = ("point llm.model_path (NEWSQA_LLM__MODEL_PATH) at a whole GGUF file, or unset it "
-               "to use the bundled model")
+        fix = (
+            "point llm.model_path (NEWSQA_LLM__MODEL_PATH) at a whole GGUF file, or unset it "
+            "to use the bundled model"
+        )
     else:
         path = local_model_path(llm.local_model, (settings or Settings()).cache_dir)
         fix = "delete it and it will be assembled again from its part packages"
@@ -233,6 +250,10 @@ def get_chat_model(settings: Settings | None = None) -> BaseChatModel | None:
     check_gguf(path, fix)
     # Opened here, so a broken file is reported before any retrieval work, not mid-answer.
     return LocalChatModel(
-        model_path=str(path), temperature=llm.temperature, max_tokens=llm.max_tokens,
-        context_tokens=llm.context_tokens, threads=llm.threads, fix=fix,
+        model_path=str(path),
+        temperature=llm.temperature,
+        max_tokens=llm.max_tokens,
+        context_tokens=llm.context_tokens,
+        threads=llm.threads,
+        fix=fix,
     ).load()

@@ -32,13 +32,19 @@ ANSWER_PROMPT = ChatPromptTemplate.from_messages(
     [("system", ANSWER_SYSTEM), ("human", "{question}")]
 )
 
-CONDENSE_PROMPT = ChatPromptTemplate.from_messages([
-    ("system",
-     "Rewrite the user's last question so that it can be understood without the conversation: "
-     "replace pronouns and vague references with the names they refer to. Reply with the "
-     "rewritten question only, on one line. If it already stands alone, repeat it unchanged."),
-    ("human", "Conversation:\n{history}\n\nLast question: {question}\n\nRewritten question:"),
-])
+CONDENSE_SYSTEM = (
+    "Rewrite the user's last question so that it can be understood without the "
+    "conversation: replace pronouns and vague references with the names they refer to. "
+    "Reply with the rewritten question only, on one line. If it already stands alone, "
+    "repeat it unchanged."
+)
+
+CONDENSE_PROMPT = ChatPromptTemplate.from_messages(
+    [
+        ("system", CONDENSE_SYSTEM),
+        ("human", "Conversation:\n{history}\n\nLast question: {question}\n\nRewritten question:"),
+    ]
+)
 
 # Text addressed to the model rather than to a news reader. No sentence of the 3,579 realtimeqa
 # articles or the sample corpus matches (255,673 sentences); tests/test_hostile.py lists attacks.

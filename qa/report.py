@@ -9,19 +9,33 @@ from pathlib import Path
 
 # (summary key, column label); fractions are shown as percentages
 HEADLINE = [
-    ("answer_accuracy", "answer accuracy"), ("token_f1", "token F1"),
-    ("refusal_accuracy", "refusal accuracy"), ("false_refusal_rate", "false refusal rate"),
-    ("truthfulness", "truthfulness (-1..1)"), ("retrieval_hit_at_5", "retrieval hit@5"),
-    ("retrieval_hit_at_10", "retrieval hit@10"), ("retrieval_mrr_at_10", "retrieval MRR@10"),
-    ("citation_recall", "citation recall"), ("citation_precision", "citation precision"),
-    ("latency_p50_s", "latency p50 (s)"), ("latency_p95_s", "latency p95 (s)"),
+    ("answer_accuracy", "answer accuracy"),
+    ("token_f1", "token F1"),
+    ("refusal_accuracy", "refusal accuracy"),
+    ("false_refusal_rate", "false refusal rate"),
+    ("truthfulness", "truthfulness (-1..1)"),
+    ("retrieval_hit_at_5", "retrieval hit@5"),
+    ("retrieval_hit_at_10", "retrieval hit@10"),
+    ("retrieval_mrr_at_10", "retrieval MRR@10"),
+    ("citation_recall", "citation recall"),
+    ("citation_precision", "citation precision"),
+    ("latency_p50_s", "latency p50 (s)"),
+    ("latency_p95_s", "latency p95 (s)"),
 ]
 COUNTS = ["questions", "answerable", "unanswerable", "answers_with_claims", "errors"]
-TYPE_COLUMNS = [("questions", "n"), ("answer_accuracy", "acc"), ("token_f1", "F1"),
-                ("refusal_accuracy", "refusal acc"), ("false_refusal_rate", "false ref"),
-                ("truthfulness", "truth"), ("retrieval_hit_at_5", "hit@5"),
-                ("retrieval_mrr_at_10", "MRR@10"), ("citation_recall", "cite R"),
-                ("citation_precision", "cite P"), ("latency_p50_s", "p50 s")]
+TYPE_COLUMNS = [
+    ("questions", "n"),
+    ("answer_accuracy", "acc"),
+    ("token_f1", "F1"),
+    ("refusal_accuracy", "refusal acc"),
+    ("false_refusal_rate", "false ref"),
+    ("truthfulness", "truth"),
+    ("retrieval_hit_at_5", "hit@5"),
+    ("retrieval_mrr_at_10", "MRR@10"),
+    ("citation_recall", "cite R"),
+    ("citation_precision", "cite P"),
+    ("latency_p50_s", "p50 s"),
+]
 
 
 def fmt(key: str, value) -> str:
@@ -37,10 +51,17 @@ def fmt(key: str, value) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     line = "  ".join
-    out = [line(h.ljust(w) for h, w in zip(header, widths, strict=True)),
-           line("-" * w for w in widths)]
-    out += [line(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in
-                 enumerate(zip(r, widths, strict=True))) for r in rows]
+    out = [
+        line(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+        line("-" * w for w in widths),
+    ]
+    out += [
+        line(
+            str(c).rjust(w) if i else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
     return "\n".join(out)
 
 
@@ -48,9 +69,10 @@ def summary_table(summary: dict) -> str:
     """The headline scores, then one row per question type."""
     counts = ", ".join(f"{summary[k]} {k.replace('_', ' ')}" for k in COUNTS)
     head = _table(["metric", "value"], [[label, fmt(k, summary[k])] for k, label in HEADLINE])
-    types = _table(["type"] + [label for _, label in TYPE_COLUMNS],
-                   [[t] + [fmt(k, s[k]) for k, _ in TYPE_COLUMNS]
-                    for t, s in summary["by_type"].items()])
+    types = _table(
+        ["type"] + [label for _, label in TYPE_COLUMNS],
+        [[t] + [fmt(k, s[k]) for k, _ in TYPE_COLUMNS] for t, s in summary["by_type"].items()],
+    )
     return f"{counts}\n\n{head}\n\n{types}"
 
 
@@ -59,16 +81,23 @@ def comparison(summaries: dict[str, dict]) -> dict:
     names = list(summaries)
     base = summaries[names[0]]
     keys = [k for k, _ in HEADLINE]
-    out = {"baseline": names[0], "configs": names, "scores": {}, "ratios": {}, "differences": {},
-           "by_type": {}}
+    out = {
+        "baseline": names[0],
+        "configs": names,
+        "scores": {},
+        "ratios": {},
+        "differences": {},
+        "by_type": {},
+    }
     for name, s in summaries.items():
         out["scores"][name] = {k: s[k] for k in COUNTS + keys}
         out["ratios"][name] = {k: _ratio(s[k], base[k]) for k in keys}
         out["differences"][name] = {
             k: None if s[k] is None or base[k] is None else round(s[k] - base[k], 4) for k in keys
         }
-        out["by_type"][name] = {t: {k: v[k] for k, _ in TYPE_COLUMNS}
-                                for t, v in s["by_type"].items()}
+        out["by_type"][name] = {
+            t: {k: v[k] for k, _ in TYPE_COLUMNS} for t, v in s["by_type"].items()
+        }
     return out
 
 
@@ -77,7 +106,7 @@ def _ratio(value, base):
 
 
 def _versus(comp: dict, name: str, key: str) -> str:
-    """" (x0.76)" against the baseline; truthfulness, which can be negative, as a difference."""
+    """ " (x0.76)" against the baseline; truthfulness, which can be negative, as a difference."""
     if name == comp["baseline"]:
         return ""
     if key == "truthfulness":
@@ -89,10 +118,13 @@ def _versus(comp: dict, name: str, key: str) -> str:
 
 def comparison_table(comp: dict) -> str:
     names = comp["configs"]
-    rows = [[label] + [fmt(key, comp["scores"][n][key]) + _versus(comp, n, key) for n in names]
-            for key, label in HEADLINE]
-    return (f"ratios to {comp['baseline']} (truthfulness: difference)\n\n"
-            + _table(["metric", *names], rows))
+    rows = [
+        [label] + [fmt(key, comp["scores"][n][key]) + _versus(comp, n, key) for n in names]
+        for key, label in HEADLINE
+    ]
+    return f"ratios to {comp['baseline']} (truthfulness: difference)\n\n" + _table(
+        ["metric", *names], rows
+    )
 
 
 # --- HTML ------------------------------------------------------------------------------------
@@ -106,14 +138,17 @@ img{max-width:100%}code{background:#f5f5f5;padding:0 3px}"""
 
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>"
-                   for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _page(title: str, body: str) -> str:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-            f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>"
+    )
 
 
 def _png(fig) -> str:
@@ -168,23 +203,39 @@ def worst_failures(rows: list[dict], limit: int = 20) -> list[dict]:
 
 
 def _failure(r: dict) -> str:
-    kind = ("false refusal" if r["refused"] else
-            "answered an unanswerable question" if not r["answerable"] else "wrong answer")
+    kind = (
+        "false refusal"
+        if r["refused"]
+        else "answered an unanswerable question"
+        if not r["answerable"]
+        else "wrong answer"
+    )
     ranked = r["retrieved"]
     rank = next((i for i, a in enumerate(ranked, 1) if a in r["evidence"]), None)
-    where = (f"evidence article at rank {rank} of the retrieval" if rank else
-             "evidence article not in the top 10" if r["evidence"] else "no evidence article")
-    sources = "".join(
-        f"<li class='{'ev' if s['evidence'] else ''}'>[{s['n']}] {escape(s['title'])} "
-        f"<span class='muted'>({escape(s['published'] or 'no date')}, score "
-        f"{s['score']:.2f}){' - evidence article' if s['evidence'] else ''}</span></li>"
-        for s in r["sources"]) or "<li class='muted'>nothing retrieved</li>"
-    return (f"<div class='fail'><p><b>{escape(kind)}</b> <code>{escape(r['id'])}</code> "
-            f"<span class='muted'>{escape(r['type'])}; {escape(where)}</span></p>"
-            f"<p>Q: {escape(r['question'])}</p>"
-            f"<p>Gold: {escape(' | '.join(r['gold']) or '(not in the corpus)')}</p>"
-            f"<p>Answer: {escape(r['answer'] or r.get('error', ''))}</p>"
-            f"<p>Sources given to the model:</p><ol style='list-style:none'>{sources}</ol></div>")
+    where = (
+        f"evidence article at rank {rank} of the retrieval"
+        if rank
+        else "evidence article not in the top 10"
+        if r["evidence"]
+        else "no evidence article"
+    )
+    sources = (
+        "".join(
+            f"<li class='{'ev' if s['evidence'] else ''}'>[{s['n']}] {escape(s['title'])} "
+            f"<span class='muted'>({escape(s['published'] or 'no date')}, score "
+            f"{s['score']:.2f}){' - evidence article' if s['evidence'] else ''}</span></li>"
+            for s in r["sources"]
+        )
+        or "<li class='muted'>nothing retrieved</li>"
+    )
+    return (
+        f"<div class='fail'><p><b>{escape(kind)}</b> <code>{escape(r['id'])}</code> "
+        f"<span class='muted'>{escape(r['type'])}; {escape(where)}</span></p>"
+        f"<p>Q: {escape(r['question'])}</p>"
+        f"<p>Gold: {escape(' | '.join(r['gold']) or '(not in the corpus)')}</p>"
+        f"<p>Answer: {escape(r['answer'] or r.get('error', ''))}</p>"
+        f"<p>Sources given to the model:</p><ol style='list-style:none'>{sources}</ol></div>"
+    )
 
 
 def write_report(path: Path, summary: dict, rows: list[dict]) -> None:
@@ -197,10 +248,12 @@ def write_report(path: Path, summary: dict, rows: list[dict]) -> None:
         "<h2>Summary</h2>",
         _html_table(["metric", "value"], [[label, fmt(k, summary[k])] for k, label in HEADLINE]),
         "<h2>By question type</h2>",
-        _html_table(["type"] + [label for _, label in TYPE_COLUMNS],
-                    [[t] + [fmt(k, s[k]) for k, _ in TYPE_COLUMNS]
-                     for t, s in summary["by_type"].items()]),
-        "<h2>Charts</h2>", plots(summary, rows),
+        _html_table(
+            ["type"] + [label for _, label in TYPE_COLUMNS],
+            [[t] + [fmt(k, s[k]) for k, _ in TYPE_COLUMNS] for t, s in summary["by_type"].items()],
+        ),
+        "<h2>Charts</h2>",
+        plots(summary, rows),
     ]
     failures = worst_failures(rows)
     body.append(f"<h2>Worst failures ({len(failures)})</h2>")
@@ -211,27 +264,35 @@ def write_report(path: Path, summary: dict, rows: list[dict]) -> None:
 def write_comparison_report(path: Path, comp: dict, summaries: dict[str, dict]) -> None:
     """DIR/report.html for --compare: the comparison table, a chart, links to each report."""
     names = comp["configs"]
-    rows = [[label] + [fmt(k, comp["scores"][n][k]) + _versus(comp, n, k) for n in names]
-            for k, label in HEADLINE]
+    rows = [
+        [label] + [fmt(k, comp["scores"][n][k]) + _versus(comp, n, k) for n in names]
+        for k, label in HEADLINE
+    ]
     plt, (fig, ax) = _figure(7.5, 3.4)
     types = sorted({t for s in summaries.values() for t in s["by_type"]})
     width = 0.8 / len(names)
     for i, n in enumerate(names):
         by_type = summaries[n]["by_type"]
-        ax.bar([j + i * width for j in range(len(types))],
-               [type_score(by_type[t]) if t in by_type else 0 for t in types], width, label=n)
-    ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(types))], types,
-                  fontsize=8)
+        ax.bar(
+            [j + i * width for j in range(len(types))],
+            [type_score(by_type[t]) if t in by_type else 0 for t in types],
+            width,
+            label=n,
+        )
+    ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(types))], types, fontsize=8)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     ax.set_title("Accuracy by question type (refusal accuracy for unanswerable types)", fontsize=9)
     chart = _png(fig)
     plt.close(fig)
     links = "".join(f"<li><a href='{escape(n)}/report.html'>{escape(n)}</a></li>" for n in names)
-    body = (f"<p class='muted'>ratios to {escape(comp['baseline'])} (truthfulness: "
-            "difference)</p>"
-            + _html_table(["metric", *names], rows) + chart
-            + f"<h2>Reports per configuration</h2><ul>{links}</ul>")
+    body = (
+        f"<p class='muted'>ratios to {escape(comp['baseline'])} (truthfulness: "
+        "difference)</p>"
+        + _html_table(["metric", *names], rows)
+        + chart
+        + f"<h2>Reports per configuration</h2><ul>{links}</ul>"
+    )
     _write(path, _page("newsqa evaluation: comparison", body))
 
 

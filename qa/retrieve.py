@@ -33,8 +33,9 @@ Scored = list[tuple[Document, float]]
 
 
 class Retriever(Protocol):
-    def retrieve(self, query: str, k: int, filters: Filters | None = None,
-                 question_date: str | None = None) -> Scored:
+    def retrieve(
+        self, query: str, k: int, filters: Filters | None = None, question_date: str | None = None
+    ) -> Scored:
         """The k best passages for the query, best first, with a score (higher is better)."""
         ...
 
@@ -45,8 +46,9 @@ class DenseRetriever:
     def __init__(self, store: NewsStore) -> None:
         self.store = store
 
-    def retrieve(self, query: str, k: int, filters: Filters | None = None,
-                 question_date: str | None = None) -> Scored:
+    def retrieve(
+        self, query: str, k: int, filters: Filters | None = None, question_date: str | None = None
+    ) -> Scored:
         return self.store.search(query, k=k, filters=filters)
 
 
@@ -87,13 +89,15 @@ class HybridRetriever:
     metadata gains `retrieval`: the fused score, the rerank features and the final score.
     """
 
-    def __init__(self, store: NewsStore, index: KeywordIndex,
-                 params: HybridParams | None = None) -> None:
+    def __init__(
+        self, store: NewsStore, index: KeywordIndex, params: HybridParams | None = None
+    ) -> None:
         self.store, self.index = store, index
         self.params = params or HybridParams()
 
-    def retrieve(self, query: str, k: int, filters: Filters | None = None,
-                 question_date: str | None = None) -> Scored:
+    def retrieve(
+        self, query: str, k: int, filters: Filters | None = None, question_date: str | None = None
+    ) -> Scored:
         found = self.candidates(query, filters, question_date)
         docs = {d.id: (d, s) for ranking in found.dense for d, s in ranking}
         fused = fuse(found, self.params)
@@ -102,8 +106,9 @@ class HybridRetriever:
         ranked = cap_per_article(ranked, docs, self.params.max_per_article)
         return [_annotated(docs[i][0], docs[i][1], info) for i, info in ranked[:k]]
 
-    def candidates(self, query: str, filters: Filters | None, question_date: str | None
-                   ) -> Candidates:
+    def candidates(
+        self, query: str, filters: Filters | None, question_date: str | None
+    ) -> Candidates:
         """Each ranker's best `candidates`, overall and (with a question date) in its window."""
         n = self.params.candidates
         found = Candidates(self.store.embeddings.embed_query(query))
@@ -124,8 +129,9 @@ class HybridRetriever:
         got = self.store.collection.get(ids=ids, include=["documents", "metadatas", "embeddings"])
         q = np.asarray(vector, dtype=np.float32)
         out = {}
-        for i, text, meta, emb in zip(got["ids"], got["documents"], got["metadatas"],
-                                      got["embeddings"], strict=True):
+        for i, text, meta, emb in zip(
+            got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
+        ):
             e = np.asarray(emb, dtype=np.float32)
             sim = float(e @ q / ((np.linalg.norm(e) * np.linalg.norm(q)) or 1.0))
             out[i] = (Document(page_content=text, metadata=meta, id=i), sim)
@@ -133,8 +139,9 @@ class HybridRetriever:
 
 
 # --- fusion and ranking ---------------------------------------------------------------------
-def rrf(rankings: Sequence[Sequence[str]], weights: Sequence[float], k: int = 60
-        ) -> dict[str, float]:
+def rrf(
+    rankings: Sequence[Sequence[str]], weights: Sequence[float], k: int = 60
+) -> dict[str, float]:
     """Weighted reciprocal rank fusion: sum of weight / (k + rank), ranks from 1; best first.
 
     Every ranked item is kept, even one only a zero-weight ranking holds (it scores 0).
@@ -158,8 +165,13 @@ def fuse(found: Candidates, p: HybridParams) -> dict[str, float]:
     return rrf(rankings, weights, p.rrf_k)
 
 
-def rank(query: str, fused: dict[str, float], docs: dict[str, tuple[Document, float]],
-         question_date: str | None, p: HybridParams) -> list[tuple[str, dict]]:
+def rank(
+    query: str,
+    fused: dict[str, float],
+    docs: dict[str, tuple[Document, float]],
+    question_date: str | None,
+    p: HybridParams,
+) -> list[tuple[str, dict]]:
     """Candidate ids, best first, by the fused score (scaled to 1 at best) plus the features."""
     top = max(fused.values(), default=1.0) or 1.0
     terms = question_terms(query)
@@ -183,9 +195,13 @@ def rank(query: str, fused: dict[str, float], docs: dict[str, tuple[Document, fl
             info["title"] = title_share(qwords, title)
             info["date"] = date_prior(qday, meta.get("published", ""), p.date_window, p.date_decay)
             info["article"] = per_article[meta.get("article_id", chunk_id)] / top_article
-            info["score"] = (info["fused"] + p.match_weight * info["match"]
-                             + p.title_weight * info["title"] + p.date_weight * info["date"]
-                             + p.article_weight * info["article"])
+            info["score"] = (
+                info["fused"]
+                + p.match_weight * info["match"]
+                + p.title_weight * info["title"]
+                + p.date_weight * info["date"]
+                + p.article_weight * info["article"]
+            )
         else:
             info["score"] = info["fused"]
         out.append((chunk_id, info))
@@ -193,8 +209,9 @@ def rank(query: str, fused: dict[str, float], docs: dict[str, tuple[Document, fl
     return out
 
 
-def cap_per_article(ranked: list[tuple[str, dict]], docs: dict, limit: int | None
-                    ) -> list[tuple[str, dict]]:
+def cap_per_article(
+    ranked: list[tuple[str, dict]], docs: dict, limit: int | None
+) -> list[tuple[str, dict]]:
     """Keep at most `limit` passages of each article, in order (None keeps all)."""
     if not limit:
         return ranked
@@ -250,8 +267,9 @@ def word_set(text: str) -> frozenset[str]:
     return frozenset(tokenize(text))
 
 
-def date_prior(question_day: date | None, published: str, window: tuple[int, int],
-               decay: float) -> float:
+def date_prior(
+    question_day: date | None, published: str, window: tuple[int, int], decay: float
+) -> float:
     """1 inside the window of days before the question date, fading outside it; 0 without dates."""
     day = _day(published)
     if question_day is None or day is None:
@@ -262,8 +280,9 @@ def date_prior(question_day: date | None, published: str, window: tuple[int, int
     return math.exp(-gap / decay) if decay > 0 else float(gap == 0)
 
 
-def date_window_filters(filters: Filters | None, question_date: str | None,
-                        window: tuple[int, int]) -> Filters | None:
+def date_window_filters(
+    filters: Filters | None, question_date: str | None, window: tuple[int, int]
+) -> Filters | None:
     """`filters` narrowed to the date window before `question_date` (None without a date)."""
     qday = _day(question_date)
     if qday is None:
@@ -323,13 +342,17 @@ def store_error(exc: BaseException, settings: StoreSettings) -> StoreError:
     inner = chain[-1]
     reason = (str(inner).strip().splitlines() or [type(inner).__name__])[0][:120]
     if not settings.chroma_host:
-        return StoreError(f"the Chroma store in {settings.path} failed ({reason}); check that the "
-                          "folder (store.path, NEWSQA_STORE__PATH) is readable, has free space and "
-                          "is not in use by another program")
+        return StoreError(
+            f"the Chroma store in {settings.path} failed ({reason}); check that the "
+            "folder (store.path, NEWSQA_STORE__PATH) is readable, has free space and "
+            "is not in use by another program"
+        )
     where = f"{settings.chroma_host}:{settings.chroma_port}"
     if any(isinstance(e, httpx.TransportError | OSError) for e in chain) or "connect" in reason:
-        return StoreError(f"the Chroma server at {where} is not answering ({reason}); start it "
-                          f"(chroma run --path DIR --host {settings.chroma_host} --port "
-                          f"{settings.chroma_port}) or point NEWSQA_STORE__CHROMA_HOST and "
-                          "NEWSQA_STORE__CHROMA_PORT at a running one")
+        return StoreError(
+            f"the Chroma server at {where} is not answering ({reason}); start it "
+            f"(chroma run --path DIR --host {settings.chroma_host} --port "
+            f"{settings.chroma_port}) or point NEWSQA_STORE__CHROMA_HOST and "
+            "NEWSQA_STORE__CHROMA_PORT at a running one"
+        )
     return StoreError(f"the Chroma server at {where} failed ({reason}); see its log, or restart it")

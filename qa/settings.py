@@ -52,8 +52,9 @@ class LLMSettings(BaseModel):
     temperature: float = Field(default=0.0, description="Sampling temperature.")
     max_tokens: int = Field(default=160, description="Longest answer, in tokens.")
     context_tokens: int = Field(default=4096, description="Local model context window.")
-    threads: int = Field(default_factory=lambda: os.cpu_count() or 2,
-                         description="CPU threads for the local model.")
+    threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 2, description="CPU threads for the local model."
+    )
     timeout: float = Field(default=120.0, description="Seconds to wait for a remote model.")
 
 
@@ -73,8 +74,9 @@ class Settings(BaseSettings):
     )
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
-                                   dotenv_settings, file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         toml = os.environ.get("NEWSQA_CONFIG") or "newsqa.toml"
         sources = [init_settings, env_settings]
         if Path(toml).is_file():

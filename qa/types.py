@@ -38,8 +38,14 @@ class Citation(BaseModel):
     @classmethod
     def from_source(cls, src: Source, quote: str) -> Citation:
         return cls(
-            n=src.n, article_id=src.article_id, chunk_id=src.chunk_id, title=src.title,
-            source=src.source, published=src.published, url=src.url, quote=quote,
+            n=src.n,
+            article_id=src.article_id,
+            chunk_id=src.chunk_id,
+            title=src.title,
+            source=src.source,
+            published=src.published,
+            url=src.url,
+            quote=quote,
         )
 
 
@@ -68,8 +74,10 @@ class Answer(BaseModel):
             "text": self.text,
             "refused": self.refused,
             "citations": [
-                {k: c.model_dump()[k] for k in
-                 ("n", "article_id", "title", "source", "published", "url", "quote")}
+                {
+                    k: c.model_dump()[k]
+                    for k in ("n", "article_id", "title", "source", "published", "url", "quote")
+                }
                 for c in self.citations
             ],
             "sources": [s.model_dump() for s in self.sources],

@@ -49,8 +49,10 @@ def _maxrss_mb() -> float:
 
 def _pcts(seconds: list[float]) -> dict[str, float]:
     ms = np.array(seconds) * 1000
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p95_ms": round(float(np.percentile(ms, 95)), 1)}
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
+    }
 
 
 def _articles(n: int, seed: int = 0):
@@ -78,8 +80,11 @@ def cmd_ingest(args) -> dict:
     articles = _articles(args.articles, seed=1)
     with tempfile.TemporaryDirectory() as tmp:
         settings = StoreSettings(path=Path(tmp) / "store")
-        chunks = [c for a in articles
-                  for c in chunk_article(a, settings.chunk_size, settings.chunk_overlap)]
+        chunks = [
+            c
+            for a in articles
+            for c in chunk_article(a, settings.chunk_size, settings.chunk_overlap)
+        ]
         embeddings = LocalEmbeddings(batch_size=settings.embedding_batch_size)
         embeddings.embed_documents([c.embed_text for c in chunks[:32]])  # load and warm up
 
@@ -90,8 +95,11 @@ def cmd_ingest(args) -> dict:
         model_n = ingest_n = 0
         parts = [articles[i :: args.rounds] for i in range(args.rounds)]
         for part in parts:
-            texts = [c.embed_text for a in part
-                     for c in chunk_article(a, settings.chunk_size, settings.chunk_overlap)]
+            texts = [
+                c.embed_text
+                for a in part
+                for c in chunk_article(a, settings.chunk_size, settings.chunk_overlap)
+            ]
             start = time.perf_counter()
             step = settings.embedding_batch_size * 4  # the batches ingestion embeds
             for i in range(0, len(texts), step):
@@ -107,9 +115,12 @@ def cmd_ingest(args) -> dict:
             embeddings.embed_query(q["question"])
             starts.append(time.perf_counter())
     result = {
-        "articles": len(articles), "chunks": len(chunks),
-        "rounds": args.rounds, "model_chunks_per_s": round(model, 1),
-        "ingest_chunks_per_s": round(ingest, 1), "ratio": round(ingest / model, 3),
+        "articles": len(articles),
+        "chunks": len(chunks),
+        "rounds": args.rounds,
+        "model_chunks_per_s": round(model, 1),
+        "ingest_chunks_per_s": round(ingest, 1),
+        "ratio": round(ingest / model, 3),
         "question_embed": _pcts(list(np.diff(starts))),
         "maxrss_mb": round(_maxrss_mb()),
     }
@@ -153,12 +164,17 @@ def _synthetic(n: int, pool: list[str], rng: random.Random):
     for i in range(n):
         article = i // 10
         day = f"20{rng.randint(22, 23)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-        meta = {"article_id": f"syn{article}", "title": rng.choice(pool)[:80],
-                "source": sources[article % 3], "published": day,
-                "published_ts": date_to_timestamp(day), "chunk": i % 10, "chunks": 10}
+        meta = {
+            "article_id": f"syn{article}",
+            "title": rng.choice(pool)[:80],
+            "source": sources[article % 3],
+            "published": day,
+            "published_ts": date_to_timestamp(day),
+            "chunk": i % 10,
+            "chunks": 10,
+        }
         text = " ".join(rng.choice(pool) for _ in range(5))[:800]
-        chunks.append(Chunk(id=f"syn{article}:{i % 10}", text=text, embed_text=text,
-                            metadata=meta))
+        chunks.append(Chunk(id=f"syn{article}:{i % 10}", text=text, embed_text=text, metadata=meta))
     return chunks, vectors
 
 
@@ -167,8 +183,13 @@ def _measure(store, index, questions) -> dict:
     from vectorstore.types import Filters
 
     retriever = HybridRetriever(store, index)
-    timings: dict[str, list[float]] = {"dense": [], "bm25": [], "hybrid": [],
-                                       "hybrid_dated": [], "hybrid_filtered": []}
+    timings: dict[str, list[float]] = {
+        "dense": [],
+        "bm25": [],
+        "hybrid": [],
+        "hybrid_dated": [],
+        "hybrid_filtered": [],
+    }
     for q in questions[:3]:  # warm up
         retriever.retrieve(q["question"], 4)
     recent = Filters(sources=["CNN"], date_from="2023-01-01")
@@ -199,9 +220,19 @@ def _start_server(path: Path, log: Path) -> tuple[subprocess.Popen, int]:
 
     port = _free_port()
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(path),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log.open("w"), stderr=subprocess.STDOUT)
+        [
+            str(Path(sys.executable).parent / "chroma"),
+            "run",
+            "--path",
+            str(path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -240,9 +271,12 @@ def cmd_scale_one(args) -> dict:
         step = 5000
         for i in range(0, n, step):
             part = chunks[i : i + step]
-            store.collection.add(ids=[c.id for c in part], embeddings=vectors[i : i + step],
-                                 documents=[c.text for c in part],
-                                 metadatas=[c.metadata for c in part])
+            store.collection.add(
+                ids=[c.id for c in part],
+                embeddings=vectors[i : i + step],
+                documents=[c.text for c in part],
+                metadatas=[c.metadata for c in part],
+            )
         out["chroma_insert_s"] = round(time.perf_counter() - start, 1)
 
         index = KeywordIndex.for_store(settings, compact_min=10**9)  # one build, timed below
@@ -294,8 +328,15 @@ def cmd_scale_one(args) -> dict:
 def cmd_scale(args) -> list[dict]:
     results = []
     for size in args.sizes:
-        cmd = [sys.executable, __file__, "scale-one", "--size", str(size),
-               "--queries", str(args.queries)] + (["--tmp", args.tmp] if args.tmp else [])
+        cmd = [
+            sys.executable,
+            __file__,
+            "scale-one",
+            "--size",
+            str(size),
+            "--queries",
+            str(args.queries),
+        ] + (["--tmp", args.tmp] if args.tmp else [])
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode:
             raise RuntimeError(f"size {size} failed:\n{done.stderr[-3000:]}")
@@ -305,40 +346,60 @@ def cmd_scale(args) -> list[dict]:
 
 
 def render_ingest(ingest: dict) -> str:
-    return "\n".join([
-        f"Ingestion of {ingest['articles']} articles ({ingest['chunks']} chunks), keyword "
-        "index attached:", "",
-        "| | chunks/s |", "| --- | --- |",
-        f"| embedding model alone ({ingest['rounds']} rounds, alternating with ingestion) "
-        f"| {ingest['model_chunks_per_s']} |",
-        f"| `NewsStore.ingest` | {ingest['ingest_chunks_per_s']} |",
-        f"| ratio | **{ingest['ratio']}** |", "",
-        f"One question embedded: p50 {ingest['question_embed']['p50_ms']} ms, "
-        f"p95 {ingest['question_embed']['p95_ms']} ms; peak memory with the model loaded "
-        f"{ingest['maxrss_mb']} MB.", ""]) + "\n"
+    return (
+        "\n".join(
+            [
+                f"Ingestion of {ingest['articles']} articles ({ingest['chunks']} chunks), keyword "
+                "index attached:",
+                "",
+                "| | chunks/s |",
+                "| --- | --- |",
+                f"| embedding model alone ({ingest['rounds']} rounds, alternating with ingestion) "
+                f"| {ingest['model_chunks_per_s']} |",
+                f"| `NewsStore.ingest` | {ingest['ingest_chunks_per_s']} |",
+                f"| ratio | **{ingest['ratio']}** |",
+                "",
+                f"One question embedded: p50 {ingest['question_embed']['p50_ms']} ms, "
+                f"p95 {ingest['question_embed']['p95_ms']} ms; peak memory with the model loaded "
+                f"{ingest['maxrss_mb']} MB.",
+                "",
+            ]
+        )
+        + "\n"
+    )
 
 
 def render_scale(scale: list[dict]) -> str:
-    lines = ["Retrieval latency (ms, p50 / p95; question embedding excluded):", "",
-             "| chunks | Chroma | dense | bm25 | hybrid | hybrid + question date "
-             "| hybrid + filters |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "Retrieval latency (ms, p50 / p95; question embedding excluded):",
+        "",
+        "| chunks | Chroma | dense | bm25 | hybrid | hybrid + question date | hybrid + filters |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in scale:
         for where in ("embedded", "server"):
             m = r[where]
-            cells = " | ".join(f"{m[k]['p50_ms']} / {m[k]['p95_ms']}" for k in
-                               ("dense", "bm25", "hybrid", "hybrid_dated", "hybrid_filtered"))
+            cells = " | ".join(
+                f"{m[k]['p50_ms']} / {m[k]['p95_ms']}"
+                for k in ("dense", "bm25", "hybrid", "hybrid_dated", "hybrid_filtered")
+            )
             lines.append(f"| {r['chunks']:,} | {where} | {cells} |")
-    lines += ["", "Keyword index and memory:", "",
-              "| chunks | tokenize s | build (compaction) s | upsert 1 article ms "
-              "| open s | sync check s | index in memory MB | process peak RSS MB "
-              "| server peak RSS MB | Chroma insert s |",
-              "|" + " --- |" * 10]
+    lines += [
+        "",
+        "Keyword index and memory:",
+        "",
+        "| chunks | tokenize s | build (compaction) s | upsert 1 article ms "
+        "| open s | sync check s | index in memory MB | process peak RSS MB "
+        "| server peak RSS MB | Chroma insert s |",
+        "|" + " --- |" * 10,
+    ]
     for r in scale:
         lines.append(
             f"| {r['chunks']:,} | {r['keyword_tokenize_s']} | {r['keyword_build_s']} "
             f"| {r['keyword_upsert_article_ms']} | {r['keyword_open_s']} "
             f"| {r['keyword_sync_check_s']} | {r['keyword_python_peak_mb']} "
-            f"| {r['maxrss_mb']} | {r['server_maxrss_mb']} | {r['chroma_insert_s']} |")
+            f"| {r['maxrss_mb']} | {r['server_maxrss_mb']} | {r['chroma_insert_s']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -352,8 +413,9 @@ def write_doc(section: str, table: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="step", required=True)
     for name in ("ingest", "all"):
         p = sub.add_parser(name)
@@ -366,8 +428,9 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--queries", type=int, default=200)
         p.add_argument("--tmp", default=None, help="folder for the temporary stores")
     for name in ("ingest", "scale", "all"):
-        sub.choices[name].add_argument("--write", action="store_true",
-                                       help="update docs/performance.md")
+        sub.choices[name].add_argument(
+            "--write", action="store_true", help="update docs/performance.md"
+        )
     args = parser.parse_args(argv)
     if args.step == "scale-one":
         cmd_scale_one(args)

@@ -45,8 +45,10 @@ class _ChunkLog:
     def upsert(self, chunks) -> None:
         with self.path.open("a", encoding="utf-8") as f:
             for c in chunks:
-                f.write(json.dumps({"op": "upsert", "id": c.id, "text": c.text,
-                                    "metadata": c.metadata}) + "\n")
+                f.write(
+                    json.dumps({"op": "upsert", "id": c.id, "text": c.text, "metadata": c.metadata})
+                    + "\n"
+                )
 
     def delete(self, ids) -> None:
         with self.path.open("a", encoding="utf-8") as f:
@@ -77,8 +79,12 @@ def model_speed(embeddings, chunks, batch_size: int) -> float:
     """The embedding model's own chunks/s on these chunks (one warm-up batch first)."""
     model = embeddings.model
     texts = [c.embed_text for c in chunks]
-    model.encode(texts[:batch_size], batch_size=batch_size, normalize_embeddings=True,
-                 show_progress_bar=False)
+    model.encode(
+        texts[:batch_size],
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        show_progress_bar=False,
+    )
     start = time.perf_counter()
     model.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
     return len(texts) / (time.perf_counter() - start)
@@ -123,12 +129,17 @@ def cmd_ingest(args) -> None:
     print(f"model alone (after): {after:.1f} chunks/s", flush=True)
     record = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "articles": len(articles), "chunks_before": count0, "chunks_after": store.count(),
-        "chunks_written": report.chunks_written, "seconds": round(report.seconds, 1),
+        "articles": len(articles),
+        "chunks_before": count0,
+        "chunks_after": store.count(),
+        "chunks_written": report.chunks_written,
+        "seconds": round(report.seconds, 1),
         "ingest_chunks_per_s": round(ingest_rate, 2),
-        "model_chunks_per_s_before": round(before, 2), "model_chunks_per_s_after": round(after, 2),
+        "model_chunks_per_s_before": round(before, 2),
+        "model_chunks_per_s_after": round(after, 2),
         "ratio": round(ingest_rate / ((before + after) / 2), 3) if ingest_rate else None,
-        "counts": report.counts(), "cpu_count": os.cpu_count(),
+        "counts": report.counts(),
+        "cpu_count": os.cpu_count(),
     }
     with (work / "ingest_runs.jsonl").open("a") as f:
         f.write(json.dumps(record) + "\n")
@@ -215,8 +226,10 @@ def cmd_index(args) -> None:
     opened = time.perf_counter() - start
     start = time.perf_counter()
     result = index.sync(store)
-    print(f"opened in {opened:.2f} s; sync {result} in {time.perf_counter() - start:.1f} s; "
-          f"{len(index)} chunks, generation {index.generation}, collection {store.count()}")
+    print(
+        f"opened in {opened:.2f} s; sync {result} in {time.perf_counter() - start:.1f} s; "
+        f"{len(index)} chunks, generation {index.generation}, collection {store.count()}"
+    )
 
 
 # --- candidates cache and tuning ----------------------------------------------------------
@@ -235,8 +248,9 @@ def cmd_cache(args) -> None:
     for n, q in enumerate(questions):
         entry = {}
         for window in WINDOWS:
-            retriever = HybridRetriever(store, index, HybridParams(candidates=POOL,
-                                                                   date_window=window))
+            retriever = HybridRetriever(
+                store, index, HybridParams(candidates=POOL, date_window=window)
+            )
             found = retriever.candidates(q["question"], None, q["question_date"])
             if not entry:
                 entry["dense"] = [[d.id for d, _ in found.dense[0]]]
@@ -262,8 +276,10 @@ class Tuner:
 
         qa.retrieve.word_set = functools.cache(qa.retrieve.word_set.__wrapped__)  # unbounded
         store, _, _ = open_store(args, with_index=False)
-        self.docs = {d.id: (Document(page_content=d.page_content, metadata=d.metadata, id=d.id),
-                            0.0) for d in store.iter_chunks()}
+        self.docs = {
+            d.id: (Document(page_content=d.page_content, metadata=d.metadata, id=d.id), 0.0)
+            for d in store.iter_chunks()
+        }
         self.cache = json.loads((args.work / "candidates.json").read_text())
         self.questions = [q for q in load_questions(args.data) if q["id"] in self.cache]
 
@@ -342,8 +358,9 @@ def cmd_tune(args) -> None:
     print("defaults:", fmt(tuner.score(start)), flush=True)
     for name, values in GRID.items():  # one at a time around the defaults
         for value in values:
-            print(f"{name}={value}: " + fmt(tuner.score(replace(start, **{name: value}))),
-                  flush=True)
+            print(
+                f"{name}={value}: " + fmt(tuner.score(replace(start, **{name: value}))), flush=True
+            )
     halves = [qs[0::2], qs[1::2]]
     for n, (train, test) in enumerate([(halves[0], halves[1]), (halves[1], halves[0])]):
         print(f"fold {n}: tuning on {len(train)} questions", flush=True)
@@ -371,10 +388,12 @@ def cmd_maxsim(args) -> None:
         entry = tuner.cache[q["id"]]
         w = WINDOWS.index(tuple(params.date_window)) + 1
         found = Candidates(vector=[])
-        found.dense = [[tuner.docs[i] for i in entry["dense"][s][: params.candidates]]
-                       for s in (0, w)]
-        found.keyword = [[(i, 0.0) for i in entry["keyword"][s][: params.candidates]]
-                         for s in (0, w)]
+        found.dense = [
+            [tuner.docs[i] for i in entry["dense"][s][: params.candidates]] for s in (0, w)
+        ]
+        found.keyword = [
+            [(i, 0.0) for i in entry["keyword"][s][: params.candidates]] for s in (0, w)
+        ]
         ranked = rank(q["question"], fuse(found, params), tuner.docs, q["question_date"], params)
         best: dict[str, tuple[str, dict]] = {}
         for chunk_id, info in ranked:
@@ -428,8 +447,9 @@ def run_config(name, overrides, store, index, questions, depth: int = 60):
             options = dict(overrides)
             day = None if options.pop("no_date", False) else q.get("question_date")
             params = HybridParams(**{**options, "max_per_article": None})
-            found = HybridRetriever(store, index, params).retrieve(q["question"], depth,
-                                                                   question_date=day)
+            found = HybridRetriever(store, index, params).retrieve(
+                q["question"], depth, question_date=day
+            )
             ids = [d.id for d, _ in found]
         seconds.append(time.perf_counter() - start)
         ranked.append(distinct_articles(ids))
@@ -469,8 +489,10 @@ def render_table(rows, n_questions: int, n_chunks: int) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, m in rows:
-        lines.append(f"| {name} | {m['hit@1']:.3f} | {m['hit@5']:.3f} | {m['hit@10']:.3f} "
-                     f"| {m['mrr@10']:.3f} | {m['ms_p50']:.0f} |")
+        lines.append(
+            f"| {name} | {m['hit@1']:.3f} | {m['hit@5']:.3f} | {m['hit@10']:.3f} "
+            f"| {m['mrr@10']:.3f} | {m['ms_p50']:.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -502,8 +524,9 @@ def all_embeddings(collection, page: int = 5000):
     return ids, np.vstack(vectors), np.asarray(stamps)
 
 
-def recall_at_10(collection, queries, exact: list[dict[str, float]], where=None
-                 ) -> tuple[float, float]:
+def recall_at_10(
+    collection, queries, exact: list[dict[str, float]], where=None
+) -> tuple[float, float]:
     """Mean recall@10 against exact search, and the p50 query time in ms.
 
     `exact[n]` maps chunk id -> similarity for every chunk at least as close as the exact 10th
@@ -514,8 +537,12 @@ def recall_at_10(collection, queries, exact: list[dict[str, float]], where=None
     recalls, seconds = [], []
     for n, q in enumerate(queries):
         start = time.perf_counter()
-        got = collection.query(query_embeddings=[q.tolist()], n_results=10, include=[],
-                               where=where[n] if where else None)
+        got = collection.query(
+            query_embeddings=[q.tolist()],
+            n_results=10,
+            include=[],
+            where=where[n] if where else None,
+        )
         seconds.append(time.perf_counter() - start)
         want = exact[n]
         recalls.append(min(1.0, len(set(got["ids"][0]) & set(want)) / max(min(len(want), 10), 1)))
@@ -553,31 +580,51 @@ def cmd_hnsw(args) -> None:
     for q, row in zip(questions, sims, strict=True):
         f = date_window_filters(None, q["question_date"], HybridParams().date_window)
         windows.append(f.to_where())
-        lo, hi = f.to_where()["$and"][0]["published_ts"]["$gte"], \
-            f.to_where()["$and"][1]["published_ts"]["$lte"]
+        lo, hi = (
+            f.to_where()["$and"][0]["published_ts"]["$gte"],
+            f.to_where()["$and"][1]["published_ts"]["$lte"],
+        )
         inside = np.flatnonzero((stamps >= lo) & (stamps <= hi))
         exact_window.append(exact_top(ids, row, inside))
-    lines = [f"{len(ids):,} chunks, {len(questions)} questions; recall@10 against exact "
-             "(numpy) cosine search; p50 query ms.", "",
-             "| ef_construction | max_neighbors | build s | ef_search | recall@10 | ms "
-             "| recall@10 in the date window | ms |", "|" + " --- |" * 8]
+    lines = [
+        f"{len(ids):,} chunks, {len(questions)} questions; recall@10 against exact "
+        "(numpy) cosine search; p50 query ms.",
+        "",
+        "| ef_construction | max_neighbors | build s | ef_search | recall@10 | ms "
+        "| recall@10 in the date window | ms |",
+        "|" + " --- |" * 8,
+    ]
     s = store.settings
     r, ms = recall_at_10(store.collection, queries, exact)
     rw, msw = recall_at_10(store.collection, queries, exact_window, windows)
-    lines.append(f"| {s.hnsw_ef_construction} | {s.hnsw_max_neighbors} | (the store) "
-                 f"| {s.hnsw_ef_search} | {r:.4f} | {ms:.1f} | {rw:.4f} | {msw:.1f} |")
+    lines.append(
+        f"| {s.hnsw_ef_construction} | {s.hnsw_max_neighbors} | (the store) "
+        f"| {s.hnsw_ef_search} | {r:.4f} | {ms:.1f} | {rw:.4f} | {msw:.1f} |"
+    )
     print(lines[-1], flush=True)
     client = chromadb.PersistentClient(path=str(args.work / "hnsw"))
     for ef_c, m in HNSW_BUILDS:
         name = f"c{ef_c}m{m}"
         with contextlib.suppress(Exception):  # left by an earlier, interrupted run
             client.delete_collection(name)
-        coll = client.create_collection(name, configuration={"hnsw": {
-            "space": "cosine", "ef_construction": ef_c, "max_neighbors": m, "ef_search": 10}})
+        coll = client.create_collection(
+            name,
+            configuration={
+                "hnsw": {
+                    "space": "cosine",
+                    "ef_construction": ef_c,
+                    "max_neighbors": m,
+                    "ef_search": 10,
+                }
+            },
+        )
         start = time.perf_counter()
         for i in range(0, len(ids), 5000):
-            coll.add(ids=ids[i : i + 5000], embeddings=vectors[i : i + 5000],
-                     metadatas=[{"published_ts": int(t)} for t in stamps[i : i + 5000]])
+            coll.add(
+                ids=ids[i : i + 5000],
+                embeddings=vectors[i : i + 5000],
+                metadatas=[{"published_ts": int(t)} for t in stamps[i : i + 5000]],
+            )
         build = time.perf_counter() - start
         for ef in EF_SEARCH:
             # A loaded index keeps its ef_search until the collection is opened again.
@@ -589,8 +636,9 @@ def cmd_hnsw(args) -> None:
             assert coll.configuration["hnsw"]["ef_search"] == ef, coll.configuration
             r, ms = recall_at_10(coll, queries, exact)
             rw, msw = recall_at_10(coll, queries, exact_window, windows)
-            lines.append(f"| {ef_c} | {m} | {build:.0f} | {ef} | {r:.4f} | {ms:.1f} "
-                         f"| {rw:.4f} | {msw:.1f} |")
+            lines.append(
+                f"| {ef_c} | {m} | {build:.0f} | {ef} | {r:.4f} | {ms:.1f} | {rw:.4f} | {msw:.1f} |"
+            )
             print(lines[-1], flush=True)
         client.delete_collection(name)
     table = "\n".join(lines) + "\n"
@@ -599,10 +647,15 @@ def cmd_hnsw(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK,
-                        help="folder of the store and caches (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=DEFAULT_WORK,
+        help="folder of the store and caches (default: %(default)s)",
+    )
     parser.add_argument("--data", type=Path, default=DATA)
     sub = parser.add_subparsers(dest="step", required=True)
     p = sub.add_parser("ingest", help="embed the whole corpus (resumable)")

@@ -51,8 +51,9 @@ def _kill_at_random(cmd: list[str], started, window: float, where, rng: random.R
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     early = rng.random() < 0.15  # some kills during start-up and the first reads
     deadline = time.monotonic() + 120
-    while not early and not started(proc.pid) and proc.poll() is None \
-            and time.monotonic() < deadline:
+    while (
+        not early and not started(proc.pid) and proc.poll() is None and time.monotonic() < deadline
+    ):
         time.sleep(0.01)
     try:
         proc.wait(rng.uniform(0, window))
@@ -110,15 +111,23 @@ class IngestStress:
     def command(self, variant: int, store: Path) -> list[str]:
         if self.real:
             return _driver("cli", "--store", str(store), *self.sources(variant))
-        return _driver("ingest", "--store", str(store), "--sleep", str(self.sleep),
-                       *self.sources(variant), progress=self.progress)
+        return _driver(
+            "ingest",
+            "--store",
+            str(store),
+            "--sleep",
+            str(self.sleep),
+            *self.sources(variant),
+            progress=self.progress,
+        )
 
     def complete(self, variant: int, store: Path) -> float:
         """Ingest to the end (no kill); the seconds its writes took (start-up excluded)."""
         self.progress.unlink(missing_ok=True)
         start = time.time()
-        subprocess.run(self.command(variant, store), cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            self.command(variant, store), cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+        )
         events = dict(reversed(_events(self.progress)))  # each event's first time
         if "batch" in events and "done" in events:
             return events["done"] - events["batch"]
@@ -130,9 +139,19 @@ class IngestStress:
             if self.real:
                 self.complete(variant, path)
             else:  # the same product path, without the kill knobs
-                subprocess.run(_driver("ingest", "--store", str(path), "--compact-min", "2000",
-                                       *self.sources(variant)), cwd=ROOT, check=True,
-                               stdout=subprocess.DEVNULL)
+                subprocess.run(
+                    _driver(
+                        "ingest",
+                        "--store",
+                        str(path),
+                        "--compact-min",
+                        "2000",
+                        *self.sources(variant),
+                    ),
+                    cwd=ROOT,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
             self.references[variant] = path
         return path
 
@@ -145,15 +164,26 @@ class IngestStress:
             self.progress.unlink(missing_ok=True)
             # With --real (the CLI) there is no progress file: where a kill lands is unknown.
             where = (lambda: "unknown") if self.real else (lambda: _phase(self.progress))
-            started = (lambda _: "batch" in self.progress.read_text()
-                       if self.progress.exists() else False) if not self.real else (lambda _: True)
-            phases.append(_kill_at_random(self.command(variant, self.store), started,
-                                          1.1 * self.window, where, rng))
+            started = (
+                (
+                    lambda _: (
+                        "batch" in self.progress.read_text() if self.progress.exists() else False
+                    )
+                )
+                if not self.real
+                else (lambda _: True)
+            )
+            phases.append(
+                _kill_at_random(
+                    self.command(variant, self.store), started, 1.1 * self.window, where, rng
+                )
+            )
         reference = self.reference(variant)
         # Complete, then (fake model) verify in the same new process, reopened from disk.
         extra = [] if self.real else ["--verify", str(reference)]
-        done = subprocess.run([*self.command(variant, self.store), *extra], cwd=ROOT,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [*self.command(variant, self.store), *extra], cwd=ROOT, capture_output=True, text=True
+        )
         if done.returncode != 0:
             return variant, phases, {"exit": [f"{done.returncode}: {done.stderr[-500:]}"]}
         if self.real:
@@ -161,8 +191,9 @@ class IngestStress:
         return variant, phases, json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def ingest_runs(work: Path, runs: int, seed: int, real: bool = False, articles: int = 120,
-                sleep: float = 0.02) -> dict:
+def ingest_runs(
+    work: Path, runs: int, seed: int, real: bool = False, articles: int = 120, sleep: float = 0.02
+) -> dict:
     """`runs` kill runs into one store; totals of where kills landed and what verify found."""
     stress = IngestStress(work, real, articles, sleep)
     rng = random.Random(seed)
@@ -170,8 +201,18 @@ def ingest_runs(work: Path, runs: int, seed: int, real: bool = False, articles: 
     # a whole ingest's (with --real: a whole run, start-up and model loading included).
     stress.window = stress.complete(0, stress.store) / (1 if real else 2)
     variant, phases = 0, []
-    totals = dict.fromkeys(("lost_articles", "duplicate_chunks", "orphans", "stale_chunks",
-                            "unreachable_vectors", "index_mismatches", "search_failures"), 0)
+    totals = dict.fromkeys(
+        (
+            "lost_articles",
+            "duplicate_chunks",
+            "orphans",
+            "stale_chunks",
+            "unreachable_vectors",
+            "index_mismatches",
+            "search_failures",
+        ),
+        0,
+    )
     failures, chroma_losses = [], []
     for r in range(runs):
         variant, landed, problems = stress.run(rng, (variant + rng.randint(1, 2)) % 3)
@@ -186,14 +227,23 @@ def ingest_runs(work: Path, runs: int, seed: int, real: bool = False, articles: 
             chroma_losses.append({"run": r, "kills": landed, "chunks": lost[:5]})
         if found:
             failures.append({"run": r, "kills": landed, **{k: v[:5] for k, v in found.items()}})
-        print(f"ingest run {r + 1}/{runs}: variant {variant}, kills {landed}, "
-              f"{'FAIL ' + json.dumps(found)[:300] if found else 'ok'}"
-              f"{f' (Chroma lost {len(lost)} vectors)' if lost else ''}", flush=True)
-    return {"runs": runs, "kills": len(phases),
-            "kills_landed_during_write": sum(p in ("during_write", "during_compaction")
-                                             for p in phases),
-            "kills_landed": {p: phases.count(p) for p in sorted(set(phases))},
-            "failures": failures, "chroma_vector_losses": chroma_losses, **totals}
+        print(
+            f"ingest run {r + 1}/{runs}: variant {variant}, kills {landed}, "
+            f"{'FAIL ' + json.dumps(found)[:300] if found else 'ok'}"
+            f"{f' (Chroma lost {len(lost)} vectors)' if lost else ''}",
+            flush=True,
+        )
+    return {
+        "runs": runs,
+        "kills": len(phases),
+        "kills_landed_during_write": sum(
+            p in ("during_write", "during_compaction") for p in phases
+        ),
+        "kills_landed": {p: phases.count(p) for p in sorted(set(phases))},
+        "failures": failures,
+        "chroma_vector_losses": chroma_losses,
+        **totals,
+    }
 
 
 def assembly_runs(work: Path, runs: int, seed: int, model: str = "qwen2.5-0.5b") -> dict:
@@ -232,14 +282,21 @@ def assembly_runs(work: Path, runs: int, seed: int, model: str = "qwen2.5-0.5b")
         left = sorted(p.name for p in cache.glob("*.part"))
         if not ok_hash or left:
             failures.append({"run": r, "sha256_ok": ok_hash, "leftovers": left, "error": error})
-        print(f"assembly run {r + 1}/{runs}: kills {kills}, "
-              f"{'ok' if ok_hash and not left else 'FAIL'}", flush=True)
+        print(
+            f"assembly run {r + 1}/{runs}: kills {kills}, "
+            f"{'ok' if ok_hash and not left else 'FAIL'}",
+            flush=True,
+        )
         shutil.rmtree(cache, ignore_errors=True)
-    return {"runs": runs, "kills": len(phases),
-            "kills_landed_during_write": phases.count("during_write"),
-            "kills_landed": {p: phases.count(p) for p in sorted(set(phases))},
-            "part_files_left_by_kills": leftovers_seen, "failures": failures,
-            "seconds": round(time.perf_counter() - start, 1)}
+    return {
+        "runs": runs,
+        "kills": len(phases),
+        "kills_landed_during_write": phases.count("during_write"),
+        "kills_landed": {p: phases.count(p) for p in sorted(set(phases))},
+        "part_files_left_by_kills": leftovers_seen,
+        "failures": failures,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
 
 
 def _written(target: Path, at: float, pid: int) -> bool:
@@ -258,9 +315,11 @@ def _sha256(*paths) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 2)[2])
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 2)[2],
+    )
     p.add_argument("--runs", type=int, default=25, help="ingestion kill runs (default 25)")
     p.add_argument("--assembly-runs", type=int, default=20, help="assembly kill runs (default 20)")
     p.add_argument("--seed", type=int, default=1)
@@ -276,23 +335,33 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict = {"seed": args.seed, "real_model": args.real}
     try:
         if args.runs:
-            summary["ingest"] = ingest_runs(work / "ingest", args.runs, args.seed, args.real,
-                                            args.articles, args.sleep)
+            summary["ingest"] = ingest_runs(
+                work / "ingest", args.runs, args.seed, args.real, args.articles, args.sleep
+            )
         if args.assembly_runs:
             summary["assembly"] = assembly_runs(work / "assembly", args.assembly_runs, args.seed)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
     parts = [summary.get("ingest", {}), summary.get("assembly", {})]
-    summary.update({
-        "runs": sum(x.get("runs", 0) for x in parts),
-        "kills_landed_during_write": sum(x.get("kills_landed_during_write", 0) for x in parts),
-        "failures": sum(len(x.get("failures", [])) for x in parts),
-        **{k: summary.get("ingest", {}).get(k, 0) for k in
-           ("lost_articles", "duplicate_chunks", "orphans", "index_mismatches",
-            "unreachable_vectors")},
-        "seconds": round(time.perf_counter() - start, 1),
-    })
+    summary.update(
+        {
+            "runs": sum(x.get("runs", 0) for x in parts),
+            "kills_landed_during_write": sum(x.get("kills_landed_during_write", 0) for x in parts),
+            "failures": sum(len(x.get("failures", [])) for x in parts),
+            **{
+                k: summary.get("ingest", {}).get(k, 0)
+                for k in (
+                    "lost_articles",
+                    "duplicate_chunks",
+                    "orphans",
+                    "index_mismatches",
+                    "unreachable_vectors",
+                )
+            },
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+    )
     text = json.dumps(summary, indent=2)
     print(text)
     if args.out:

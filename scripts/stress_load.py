@@ -65,41 +65,110 @@ class Topic:
 # Distinct subjects first (no two share a city, company or agency), so that a word or a citation
 # of another user's topic can only come from that user's conversation.
 TOPICS = (
-    Topic("2024-04-29-tesla-baidu-china-data-rules", ("Tesla", "Baidu"), (
-        "What did Tesla agree with Baidu?", "Who did its chief executive meet in Beijing?",
-        "Which of its models passed the data security requirements?")),
-    Topic("2024-03-21-swiss-national-bank-rate-cut", ("Swiss", "SNB"), (
-        "What did the Swiss National Bank do to its key rate?", "Who is its chairman?",
-        "What was inflation in February?")),
-    Topic("2024-05-20-gulls-win-coastal-league-final", ("Gulls", "Ravens", "basketball"), (
-        "Who won the Coastal Basketball League final?", "Who was named most valuable player?",
-        "Who is their head coach?")),
-    Topic("2024-06-12-gvsat-1-reaches-orbit", ("GVSat", "satellite"), (
-        "What is the GVSat-1 satellite?", "Where was it launched from?", "How much did it cost?")),
-    Topic("2024-07-18-new-snailfish-halvard-trench", ("snailfish", "Halvard"), (
-        "What new snailfish species did scientists describe?", "How deep does it live?",
-        "Who led the study?")),
-    Topic("2024-08-02-cedar-ridge-fire-containment", ("Cedar", "wildfire"), (
-        "How much of the Cedar Ridge Fire is contained?", "What started it?",
-        "When do officials expect full containment?")),
-    Topic("2024-08-08-cascade-freight-q2-earnings", ("Cascade", "Freight"), (
-        "What was Cascade Freight's second-quarter revenue?", "Who is its chief executive?",
-        "How many new trucks did it order?")),
-    Topic("2024-10-15-lumo-color-e-reader-launch", ("Lumo", "e-reader"), (
-        "How much does the Lumo Glow e-reader cost?", "When will it ship?",
-        "How long does its battery last?")),
-    Topic("2024-01-24-elm-row-tenants-appeal", ("Elm Row", "tenants"), (
-        "What did the appeals court decide about the Elm Row tenants?",
-        "How much were they awarded?", "Which judge wrote the opinion?")),
-    Topic("2024-06-27-kestrel-mobility-singapore-permit", ("Kestrel", "Singapore"), (
-        "What permit did Kestrel Mobility win in Singapore?", "How many vans may it operate?",
-        "When was the company founded?")),
-    Topic("2024-03-01-metro-transit-strike", ("strike", "transit"), (
-        "When will Metro transit workers strike?", "What raise is their union seeking?",
-        "Who is the union's president?")),
-    Topic("2024-05-06-lanxin-price-cuts-ev-price-war", ("Lanxin",), (
-        "How much did Lanxin Auto cut its sedan prices?",
-        "How many vehicles did it deliver in April?", "What did its chief executive say?")),
+    Topic(
+        "2024-04-29-tesla-baidu-china-data-rules",
+        ("Tesla", "Baidu"),
+        (
+            "What did Tesla agree with Baidu?",
+            "Who did its chief executive meet in Beijing?",
+            "Which of its models passed the data security requirements?",
+        ),
+    ),
+    Topic(
+        "2024-03-21-swiss-national-bank-rate-cut",
+        ("Swiss", "SNB"),
+        (
+            "What did the Swiss National Bank do to its key rate?",
+            "Who is its chairman?",
+            "What was inflation in February?",
+        ),
+    ),
+    Topic(
+        "2024-05-20-gulls-win-coastal-league-final",
+        ("Gulls", "Ravens", "basketball"),
+        (
+            "Who won the Coastal Basketball League final?",
+            "Who was named most valuable player?",
+            "Who is their head coach?",
+        ),
+    ),
+    Topic(
+        "2024-06-12-gvsat-1-reaches-orbit",
+        ("GVSat", "satellite"),
+        ("What is the GVSat-1 satellite?", "Where was it launched from?", "How much did it cost?"),
+    ),
+    Topic(
+        "2024-07-18-new-snailfish-halvard-trench",
+        ("snailfish", "Halvard"),
+        (
+            "What new snailfish species did scientists describe?",
+            "How deep does it live?",
+            "Who led the study?",
+        ),
+    ),
+    Topic(
+        "2024-08-02-cedar-ridge-fire-containment",
+        ("Cedar", "wildfire"),
+        (
+            "How much of the Cedar Ridge Fire is contained?",
+            "What started it?",
+            "When do officials expect full containment?",
+        ),
+    ),
+    Topic(
+        "2024-08-08-cascade-freight-q2-earnings",
+        ("Cascade", "Freight"),
+        (
+            "What was Cascade Freight's second-quarter revenue?",
+            "Who is its chief executive?",
+            "How many new trucks did it order?",
+        ),
+    ),
+    Topic(
+        "2024-10-15-lumo-color-e-reader-launch",
+        ("Lumo", "e-reader"),
+        (
+            "How much does the Lumo Glow e-reader cost?",
+            "When will it ship?",
+            "How long does its battery last?",
+        ),
+    ),
+    Topic(
+        "2024-01-24-elm-row-tenants-appeal",
+        ("Elm Row", "tenants"),
+        (
+            "What did the appeals court decide about the Elm Row tenants?",
+            "How much were they awarded?",
+            "Which judge wrote the opinion?",
+        ),
+    ),
+    Topic(
+        "2024-06-27-kestrel-mobility-singapore-permit",
+        ("Kestrel", "Singapore"),
+        (
+            "What permit did Kestrel Mobility win in Singapore?",
+            "How many vans may it operate?",
+            "When was the company founded?",
+        ),
+    ),
+    Topic(
+        "2024-03-01-metro-transit-strike",
+        ("strike", "transit"),
+        (
+            "When will Metro transit workers strike?",
+            "What raise is their union seeking?",
+            "Who is the union's president?",
+        ),
+    ),
+    Topic(
+        "2024-05-06-lanxin-price-cuts-ev-price-war",
+        ("Lanxin",),
+        (
+            "How much did Lanxin Auto cut its sedan prices?",
+            "How many vehicles did it deliver in April?",
+            "What did its chief executive say?",
+        ),
+    ),
 )
 
 
@@ -145,11 +214,17 @@ class User:
         for endpoint in self.client.endpoints.values():
             endpoint.is_valid = True  # see the module docstring: the chat events are "private"
         deps = self.client.config["dependencies"]
-        chatbot = next(c["id"] for c in self.client.config["components"]
-                       if c.get("props", {}).get("elem_id") == "chat")
+        chatbot = next(
+            c["id"]
+            for c in self.client.config["components"]
+            if c.get("props", {}).get("elem_id") == "chat"
+        )
         self.fn = {d["api_name"]: d["id"] for d in deps if d.get("api_name")}
-        self.fn["new_chat"] = next(d["id"] for d in deps if d["targets"][:1]
-                                   and d["targets"][0][1] == "click" and chatbot in d["outputs"])
+        self.fn["new_chat"] = next(
+            d["id"]
+            for d in deps
+            if d["targets"][:1] and d["targets"][0][1] == "click" and chatbot in d["outputs"]
+        )
 
     def run(self, deadline: float) -> list[Turn]:
         """Conversations until the deadline, alternating paths (users start on different ones)."""
@@ -178,14 +253,24 @@ class User:
                 break
             finally:
                 turn.seconds = time.perf_counter() - start
-            history += [{"role": "user", "content": question},
-                        {"role": "assistant", "content": turn.answer}]
+            history += [
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": turn.answer},
+            ]
         if path == "chat":  # the "New conversation" button: clears the session's history
             try:
                 self.client.predict(fn_index=self.fn["new_chat"])
             except Exception as exc:
-                turns.append(Turn(self.number, path, conversation, len(turns), "(new chat)",
-                                  error=f"{type(exc).__name__}: {exc}"[:300]))
+                turns.append(
+                    Turn(
+                        self.number,
+                        path,
+                        conversation,
+                        len(turns),
+                        "(new chat)",
+                        error=f"{type(exc).__name__}: {exc}"[:300],
+                    )
+                )
         return turns
 
     def _ask(self, turn: Turn, history: list[dict]) -> None:
@@ -222,8 +307,12 @@ class User:
 def judge(turn: Turn, topics: tuple[Topic, ...], solo: dict[tuple, Turn]) -> None:
     """Set turn.solo_match and turn.crossing (the reason, if the answer crossed users)."""
     others = [t for i, t in enumerate(topics) if i != turn.user]
-    named = [w for t in others for w in t.words
-             if turn.searched and re.search(rf"\b{re.escape(w)}\b", turn.searched, re.I)]
+    named = [
+        w
+        for t in others
+        for w in t.words
+        if turn.searched and re.search(rf"\b{re.escape(w)}\b", turn.searched, re.I)
+    ]
     foreign = [title for title in turn.cited if title in {t.title for t in others}]
     alone = solo.get((turn.user, turn.path, turn.index))
     if alone is not None and alone.error is None and turn.error is None:
@@ -255,16 +344,19 @@ def latencies(turns: list[Turn]) -> dict:
     return out
 
 
-def summarize(turns: list[Turn], solo: list[Turn], topics: tuple[Topic, ...],
-              seconds: float) -> dict:
+def summarize(
+    turns: list[Turn], solo: list[Turn], topics: tuple[Topic, ...], seconds: float
+) -> dict:
     """The JSON summary of a load run."""
     ok = [t for t in turns if t.error is None]
     follow = [t for t in ok if t.index > 0 and not t.refused]
     own = [t for t in follow if topics[t.user].title in t.cited]
     crossed = [t for t in turns if t.crossing]
     return {
-        "users": len(topics), "seconds": round(seconds, 1),
-        "requests": len(turns), "answers": len(ok),
+        "users": len(topics),
+        "seconds": round(seconds, 1),
+        "requests": len(turns),
+        "answers": len(ok),
         "answers_per_minute": round(60 * len(ok) / seconds, 2) if seconds else None,
         "answers_per_user": [sum(t.user == u for t in ok) for u in range(len(topics))],
         "answers_per_path": {p: sum(t.path == p for t in ok) for p in PATHS},
@@ -273,7 +365,8 @@ def summarize(turns: list[Turn], solo: list[Turn], topics: tuple[Topic, ...],
         "refused": sum(t.refused for t in ok),
         "crossings": len(crossed),
         "crossing_samples": [asdict(t) for t in crossed][:5],
-        "follow_ups_answered": len(follow), "follow_ups_citing_own_article": len(own),
+        "follow_ups_answered": len(follow),
+        "follow_ups_citing_own_article": len(own),
         "compared_with_solo": sum(t.solo_match is not None for t in ok),
         "differing_from_solo": sum(t.solo_match is False for t in ok),
         "latency_s": latencies(turns),
@@ -282,8 +375,14 @@ def summarize(turns: list[Turn], solo: list[Turn], topics: tuple[Topic, ...],
     }
 
 
-def run_load(url: str, users: int = 8, seconds: float = 300.0, solo: bool = True,
-             log=print, turns_out: Path | None = None) -> dict:
+def run_load(
+    url: str,
+    users: int = 8,
+    seconds: float = 300.0,
+    solo: bool = True,
+    log=print,
+    turns_out: Path | None = None,
+) -> dict:
     """`users` concurrent users against the UI at `url` for `seconds`; the summary dict.
 
     `turns_out`, when given, gets every turn (solo ones with conversation -1) as JSON Lines.
@@ -320,8 +419,10 @@ def run_load(url: str, users: int = 8, seconds: float = 300.0, solo: bool = True
 def memory(pid: int) -> dict:
     """The process's resident memory now and at its peak (MB), from /proc."""
     status = Path(f"/proc/{pid}/status").read_text()
-    return {key: round(int(re.search(rf"^{key}:\s+(\d+) kB", status, re.M).group(1)) / 1024)
-            for key in ("VmRSS", "VmHWM")}
+    return {
+        key: round(int(re.search(rf"^{key}:\s+(\d+) kB", status, re.M).group(1)) / 1024)
+        for key in ("VmRSS", "VmHWM")
+    }
 
 
 def free_port() -> int:
@@ -335,17 +436,24 @@ def serve(port: int, provider: str | None, folder: Path) -> Iterator[subprocess.
     """`newsqa ui` on 127.0.0.1:port over a new store in `folder` (samples ingested), until exit."""
     import httpx
 
-    env = {**os.environ, "NEWSQA_STORE__PATH": str(folder / "store"),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {
+        **os.environ,
+        "NEWSQA_STORE__PATH": str(folder / "store"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
     if provider:
         env["NEWSQA_LLM__PROVIDER"] = provider
     script = Path(sys.executable).with_name("newsqa")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "qa.cli"]
     log_path = folder / "server.log"
     with open(log_path, "w") as log_file:
-        proc = subprocess.Popen([*command, "ui", "--no-auth", "--host", "127.0.0.1", "--port",
-                                 str(port)], cwd=ROOT, env=env, stdout=log_file,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*command, "ui", "--no-auth", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         for _ in range(1200):  # ingesting the samples with the real embedding model takes a while
             if proc.poll() is not None:
@@ -372,15 +480,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--users", type=int, default=8, help=f"1..{len(TOPICS)} (default 8)")
     parser.add_argument("--seconds", type=float, default=300.0, help="load duration (default 300)")
-    parser.add_argument("--provider", choices=["local", "extractive", "openai", "ollama"],
-                        help="chat model of the server (default: its settings, the local Qwen)")
+    parser.add_argument(
+        "--provider",
+        choices=["local", "extractive", "openai", "ollama"],
+        help="chat model of the server (default: its settings, the local Qwen)",
+    )
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--url", help="use the UI already served here instead of starting one")
-    parser.add_argument("--no-solo", action="store_true",
-                        help="skip the solo baseline (then any foreign citation is a crossing)")
+    parser.add_argument(
+        "--no-solo",
+        action="store_true",
+        help="skip the solo baseline (then any foreign citation is a crossing)",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the summary here")
-    parser.add_argument("--turns", type=Path, metavar="OUT",
-                        help="write every question and its answer here (JSON Lines)")
+    parser.add_argument(
+        "--turns",
+        type=Path,
+        metavar="OUT",
+        help="write every question and its answer here (JSON Lines)",
+    )
     args = parser.parse_args(argv)
     say = lambda message: print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr)  # noqa: E731
     info = {"provider": args.provider or "settings default", "loadavg_before": os.getloadavg()}
@@ -388,11 +506,19 @@ def main(argv: list[str] | None = None) -> int:
         summary = run_load(args.url, args.users, args.seconds, not args.no_solo, say, args.turns)
     else:
         port = args.port or free_port()
-        with tempfile.TemporaryDirectory(prefix="newsqa-load-") as tmp, \
-                serve(port, args.provider, Path(tmp)) as proc:
+        with (
+            tempfile.TemporaryDirectory(prefix="newsqa-load-") as tmp,
+            serve(port, args.provider, Path(tmp)) as proc,
+        ):
             say(f"server up on port {port} (pid {proc.pid}), memory {memory(proc.pid)} MB")
-            summary = run_load(f"http://127.0.0.1:{port}/", args.users, args.seconds,
-                               not args.no_solo, say, args.turns)
+            summary = run_load(
+                f"http://127.0.0.1:{port}/",
+                args.users,
+                args.seconds,
+                not args.no_solo,
+                say,
+                args.turns,
+            )
             info["server_memory_mb"] = memory(proc.pid)
     summary = {**info, "loadavg_after": os.getloadavg(), **summary}
     text = json.dumps(summary, indent=2)

@@ -30,8 +30,10 @@ SHARED = ROOT.parent / "shared" / "data"
 TESLA_ID = "ue2a2680cd103aada"
 
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = set("the a an of to in on and for with what did does is was were who which how that "
-            "this by at as from it its be are has have said".split())
+_STOP = set(
+    "the a an of to in on and for with what did does is was were who which how that "
+    "this by at as from it its be are has have said".split()
+)
 
 
 def words(text: str) -> list[str]:
@@ -111,8 +113,13 @@ def settings(tmp_path):
     """Settings with the store and the model cache in a temporary folder."""
     from qa.settings import get_settings
 
-    return get_settings({"store": {"path": tmp_path / "store"}, "cache_dir": tmp_path / "models",
-                         "retrieval": {"min_score": 0.05}})
+    return get_settings(
+        {
+            "store": {"path": tmp_path / "store"},
+            "cache_dir": tmp_path / "models",
+            "retrieval": {"min_score": 0.05},
+        }
+    )
 
 
 @pytest.fixture
@@ -147,8 +154,19 @@ class ChromaServer:
         chroma = Path(sys.executable).parent / "chroma"
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(
-                [str(chroma), "run", "--path", str(self.path), "--host", "127.0.0.1",
-                 "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT)
+                [
+                    str(chroma),
+                    "run",
+                    "--path",
+                    str(self.path),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
         while True:
             try:

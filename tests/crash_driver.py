@@ -31,10 +31,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import SAMPLES, FakeEmbeddings  # noqa: E402
 
 WORDS = [
-    "harbor", "council", "budget", "tram", "strike", "rates", "bank", "river", "storm", "league",
-    "final", "permit", "orbit", "satellite", "mayor", "tenants", "rent", "factory", "battery",
-    "price", "union", "court", "ruling", "vote", "election", "minister", "ferry", "bridge",
-    "school", "hospital", "drought", "harvest", "port", "shipping", "tariff",
+    "harbor",
+    "council",
+    "budget",
+    "tram",
+    "strike",
+    "rates",
+    "bank",
+    "river",
+    "storm",
+    "league",
+    "final",
+    "permit",
+    "orbit",
+    "satellite",
+    "mayor",
+    "tenants",
+    "rent",
+    "factory",
+    "battery",
+    "price",
+    "union",
+    "court",
+    "ruling",
+    "vote",
+    "election",
+    "minister",
+    "ferry",
+    "bridge",
+    "school",
+    "hospital",
+    "drought",
+    "harvest",
+    "port",
+    "shipping",
+    "tariff",
 ]
 
 
@@ -49,9 +80,15 @@ def make_corpus(path: Path, variant: int, articles: int = 120, seed: int = 7) ->
             f"{' '.join(rng.choices(WORDS, k=rng.randint(8, 16))).capitalize()} in Town{n}."
             for _ in range(rng.randint(3, 30))
         ]
-        rows.append({"title": f"Town{n} report {rng.randint(1, 999)}", "source": "Crash Wire",
-                     "published": f"2024-{n % 12 + 1:02d}-{n % 28 + 1:02d}",
-                     "url": f"https://crash.example/{n}", "text": " ".join(sentences)})
+        rows.append(
+            {
+                "title": f"Town{n} report {rng.randint(1, 999)}",
+                "source": "Crash Wire",
+                "published": f"2024-{n % 12 + 1:02d}-{n % 28 + 1:02d}",
+                "url": f"https://crash.example/{n}",
+                "text": " ".join(sentences),
+            }
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -81,9 +118,17 @@ def settings_for(store: Path, batch: int = 4):
     """The product's settings with the store in `store` and small write batches."""
     from qa.settings import get_settings
 
-    return get_settings({"store": {"path": store, "embedding_batch_size": batch,
-                                   "chunk_size": 300, "chunk_overlap": 60},
-                         "retrieval": {"min_score": 0.0}})
+    return get_settings(
+        {
+            "store": {
+                "path": store,
+                "embedding_batch_size": batch,
+                "chunk_size": 300,
+                "chunk_overlap": 60,
+            },
+            "retrieval": {"min_score": 0.0},
+        }
+    )
 
 
 def open_qa(store: Path, embeddings=None, compact_min: int | None = None, progress=None):
@@ -130,8 +175,10 @@ def index_words(index) -> dict[str, Counter]:
     """What the keyword index holds for each live chunk: its words and their counts."""
     words = {n: w for w, n in index.vocab.items()}
     start, end = index.main_offsets[:-1], index.main_offsets[1:]
-    held = {index.main_ids[n]: Counter(words[t] for t in index.main_tokens[start[n]:end[n]])
-            for n in np.flatnonzero(index.alive)}
+    held = {
+        index.main_ids[n]: Counter(words[t] for t in index.main_tokens[start[n] : end[n]])
+        for n in np.flatnonzero(index.alive)
+    }
     for i, (terms, counts, _, _) in index.tail.items():
         held[i] = Counter({words[t]: int(c) for t, c in zip(terms, counts, strict=True)})
     return held
@@ -151,17 +198,28 @@ def verify(store: Path, reference: Path, embeddings=None) -> dict[str, list]:
     got, want = open_qa(store, embeddings), open_qa(reference, embeddings)
     g = got.store.collection.get(include=["metadatas", "documents", "embeddings"])
     w = want.store.collection.get(include=["metadatas", "documents", "embeddings"])
-    gm = {i: (m["fingerprint"], d, e) for i, m, d, e in
-          zip(g["ids"], g["metadatas"], g["documents"], g["embeddings"], strict=True)}
-    wm = {i: (m["fingerprint"], d, e) for i, m, d, e in
-          zip(w["ids"], w["metadatas"], w["documents"], w["embeddings"], strict=True)}
+    gm = {
+        i: (m["fingerprint"], d, e)
+        for i, m, d, e in zip(
+            g["ids"], g["metadatas"], g["documents"], g["embeddings"], strict=True
+        )
+    }
+    wm = {
+        i: (m["fingerprint"], d, e)
+        for i, m, d, e in zip(
+            w["ids"], w["metadatas"], w["documents"], w["embeddings"], strict=True
+        )
+    }
     problems: dict[str, list] = {
         "lost_articles": sorted({i.rsplit(":", 1)[0] for i in set(wm) - set(gm)}),
         "duplicate_chunks": sorted({i for i in g["ids"] if g["ids"].count(i) > 1})
         + ([f"count {got.store.count()} != {len(gm)}"] if got.store.count() != len(gm) else []),
         "orphans": sorted(set(gm) - set(wm)),
-        "stale_chunks": sorted(i for i in set(gm) & set(wm) if gm[i][:2] != wm[i][:2]
-                               or float(abs(gm[i][2] - wm[i][2]).max()) > 1e-5),
+        "stale_chunks": sorted(
+            i
+            for i in set(gm) & set(wm)
+            if gm[i][:2] != wm[i][:2] or float(abs(gm[i][2] - wm[i][2]).max()) > 1e-5
+        ),
         "unreachable_vectors": lost_vectors,
         "index_mismatches": [],
         "search_failures": [],
@@ -170,12 +228,14 @@ def verify(store: Path, reference: Path, embeddings=None) -> dict[str, list]:
     for name, ids in (("raw", raw_index), ("product", index.ids())):
         if ids != set(gm):
             problems["index_mismatches"].append(
-                f"{name} index: {len(ids - set(gm))} extra, {len(set(gm) - ids)} missing")
+                f"{name} index: {len(ids - set(gm))} extra, {len(set(gm) - ids)} missing"
+            )
     held = index_words(index)
     problems["index_mismatches"] += [
-        f"{i}: the index holds other words than the stored text" for i, m, d in
-        zip(g["ids"], g["metadatas"], g["documents"], strict=True)
-        if i in held and held[i] != Counter(tokenize(f"{m['title']}\n{d}"))]
+        f"{i}: the index holds other words than the stored text"
+        for i, m, d in zip(g["ids"], g["metadatas"], g["documents"], strict=True)
+        if i in held and held[i] != Counter(tokenize(f"{m['title']}\n{d}"))
+    ]
     # A title finds its own article through the product's hybrid retriever and through BM25.
     titles = {m["article_id"]: m["title"] for m in w["metadatas"]}
     for article, title in sorted(titles.items())[:: max(1, len(titles) // 12)]:
@@ -200,8 +260,12 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--sleep", type=float, default=0.0, help="seconds per embedding batch")
         s.add_argument("--compact-min", type=int, default=300)
         s.add_argument("--progress", help="append progress events to this file")
-        s.add_argument("--verify", type=Path, metavar="REFERENCE",
-                       help="then print verify()'s problems against REFERENCE as JSON")
+        s.add_argument(
+            "--verify",
+            type=Path,
+            metavar="REFERENCE",
+            help="then print verify()'s problems against REFERENCE as JSON",
+        )
     v = sub.add_parser("verify", help="print verify()'s problems as JSON")
     v.add_argument("store", type=Path)
     v.add_argument("reference", type=Path)

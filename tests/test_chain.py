@@ -29,8 +29,10 @@ def test_question_the_articles_do_not_answer_is_refused(fake_qa):
 
 
 def test_follow_up_is_rewritten_from_the_history(fake_qa, fake_chat):
-    history = [{"role": "user", "content": "What did Tesla agree with Baidu?"},
-               {"role": "assistant", "content": "Tesla agreed to use Baidu's mapping license [1]."}]
+    history = [
+        {"role": "user", "content": "What did Tesla agree with Baidu?"},
+        {"role": "assistant", "content": "Tesla agreed to use Baidu's mapping license [1]."},
+    ]
     answer = fake_qa.ask("And what did Li Qiang say?", history=history)
     assert answer.standalone_question and "Tesla" in answer.standalone_question
     assert "Li Qiang" in answer.text and answer.citations[0].article_id == TESLA_ID
@@ -41,8 +43,10 @@ def test_follow_up_is_rewritten_from_the_history(fake_qa, fake_chat):
 
 
 def test_filters_restrict_what_is_retrieved(fake_qa):
-    answer = fake_qa.ask("What did Tesla agree with Baidu?",
-                         filters={"date_from": "2024-09-01", "date_to": "2024-12-31"})
+    answer = fake_qa.ask(
+        "What did Tesla agree with Baidu?",
+        filters={"date_from": "2024-09-01", "date_to": "2024-12-31"},
+    )
     assert all(s.published >= "2024-09-01" for s in answer.sources)
     assert all(c.article_id != TESLA_ID for c in answer.citations)
     with pytest.raises(ValueError, match="not a date"):
@@ -50,8 +54,10 @@ def test_filters_restrict_what_is_retrieved(fake_qa):
 
 
 def test_markers_the_model_invents_are_removed(fake_qa, fake_chat):
-    fake_chat.replies = ["Tesla agreed with Baidu to use its mapping license on China's public "
-                         "roads [9]. It will also open a factory on the Moon [2]."]
+    fake_chat.replies = [
+        "Tesla agreed with Baidu to use its mapping license on China's public "
+        "roads [9]. It will also open a factory on the Moon [2]."
+    ]
     answer = fake_qa.ask("What did Tesla agree with Baidu?")
     assert "[9]" not in answer.text and "Moon" not in answer.text
     assert [c.article_id for c in answer.citations] == [TESLA_ID]

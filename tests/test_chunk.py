@@ -4,8 +4,14 @@ from vectorstore.types import Article
 
 
 def _article(text: str, **kw) -> Article:
-    return Article(title="Harbor votes on bike lanes", text=text, source="Metro Wire",
-                   published="2024-02-13", url="https://metro.example/a", **kw)
+    return Article(
+        title="Harbor votes on bike lanes",
+        text=text,
+        source="Metro Wire",
+        published="2024-02-13",
+        url="https://metro.example/a",
+        **kw,
+    )
 
 
 def test_chunks_follow_sentences_and_overlap():

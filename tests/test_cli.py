@@ -12,13 +12,22 @@ from conftest import SAMPLES, TESLA_ID
 
 @pytest.fixture
 def env(tmp_path):
-    return {**os.environ, "NEWSQA_STORE__PATH": str(tmp_path / "store"),
-            "NEWSQA_LLM__PROVIDER": "extractive", "NEWSQA_CACHE_DIR": str(tmp_path / "models")}
+    return {
+        **os.environ,
+        "NEWSQA_STORE__PATH": str(tmp_path / "store"),
+        "NEWSQA_LLM__PROVIDER": "extractive",
+        "NEWSQA_CACHE_DIR": str(tmp_path / "models"),
+    }
 
 
 def newsqa(*args, env):
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "qa.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_help_names_every_command():

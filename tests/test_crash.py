@@ -112,8 +112,13 @@ def test_unreadable_index_is_rebuilt_from_the_collection(tmp_path, fake_embeddin
     settings = StoreSettings(path=tmp_path / "store")
     store = NewsStore(settings, fake_embeddings)
     index = make_retriever(store, _Retrieval()).index
-    store.ingest([Article(title=f"Story {n}", text=f"The mayor of Town{n} spoke.", id=f"s{n}")
-                  for n in range(3)], progress=False)
+    store.ingest(
+        [
+            Article(title=f"Story {n}", text=f"The mayor of Town{n} spoke.", id=f"s{n}")
+            for n in range(3)
+        ],
+        progress=False,
+    )
     index.compact()
     (tmp_path / "store" / "keyword" / f"main-{index.generation}" / "docs.json").write_text("{")
     with pytest.warns(UserWarning, match="unreadable"):
@@ -143,15 +148,17 @@ def test_kill_between_chroma_and_index_never_leaves_old_words(tmp_path, fake_emb
     rerun = open_qa(store_path, fake_embeddings)  # opens (and syncs) as the product does
     assert rerun.store.ingest([new], progress=False).unchanged == ["f1"]
     assert index_words(rerun.retriever.index)["f1:0"] == Counter(
-        tokenize("Ferry report\nThe river tram strike ended today."))
+        tokenize("Ferry report\nThe river tram strike ended today.")
+    )
     assert [i for i, _ in rerun.retriever.index.search("tram strike", 1)] == ["f1:0"]
     assert rerun.retriever.index.search("harbor", 1) == []
 
 
 def test_part_files_of_dead_assemblies_are_removed_and_live_ones_kept(tmp_path):
     target = tmp_path / "qwen2.5-0.5b.gguf"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         for pid in (dead, live.pid, os.getpid()):

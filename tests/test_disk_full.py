@@ -30,8 +30,11 @@ def tmpfs(tmp_path):
 
     def mount(size_mb: int, remount: bool = False) -> Path:
         options = f"remount,size={size_mb}m" if remount else f"size={size_mb}m"
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mnt)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mnt)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
         return mnt
@@ -75,10 +78,23 @@ def test_full_disk_fails_clearly_keeps_the_store_readable_and_recovers(tmpfs, tm
 
     # The CLI says so in one line per item and exits non-zero, without a traceback.
     new = tmp_path / "new.jsonl"
-    new.write_text(json.dumps({"title": "Late report", "text": "A ferry was late. " * 40,
-                               "url": "https://late.example/1"}) + "\n")
-    cli = subprocess.run([sys.executable, "-m", "qa.cli", "ingest", "--store", str(store),
-                          str(new)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    new.write_text(
+        json.dumps(
+            {
+                "title": "Late report",
+                "text": "A ferry was late. " * 40,
+                "url": "https://late.example/1",
+            }
+        )
+        + "\n"
+    )
+    cli = subprocess.run(
+        [sys.executable, "-m", "qa.cli", "ingest", "--store", str(store), str(new)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert cli.returncode == 3, cli.stderr[-2000:]
     assert "Traceback" not in cli.stderr + cli.stdout
     assert "No space left on device" in cli.stdout and "1 failed" in cli.stdout
@@ -92,8 +108,17 @@ def test_full_disk_fails_clearly_keeps_the_store_readable_and_recovers(tmpfs, tm
     reference = tmp_path / "reference"
     open_qa(reference).ingest(sources, progress=False)
     # Checked from a new process: this one's Chroma has the store open.
-    check = subprocess.run([sys.executable, str(ROOT / "tests" / "crash_driver.py"), "verify",
-                            str(store), str(reference)], capture_output=True, text=True)
+    check = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "crash_driver.py"),
+            "verify",
+            str(store),
+            str(reference),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stderr[-2000:]
     problems = json.loads(check.stdout.splitlines()[-1])
     assert not any(problems.values()), problems

@@ -39,24 +39,38 @@ def test_real_models_refuse_what_the_articles_do_not_say(real_qa):
 
 
 def _newsqa(*args, env):
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "qa.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 @pytest.mark.skipif(not SEED_TXT.exists(), reason="../shared/data is not here")
 def test_cli_ingest_then_ask_json_over_the_seed_article(tmp_path):
-    env = {**os.environ, "NEWSQA_STORE__PATH": str(tmp_path / "store"),
-           "NEWSQA_CACHE_DIR": str(tmp_path / "models")}
+    env = {
+        **os.environ,
+        "NEWSQA_STORE__PATH": str(tmp_path / "store"),
+        "NEWSQA_CACHE_DIR": str(tmp_path / "models"),
+    }
     ingest = _newsqa("ingest", str(SEED_TXT), env=env)
     assert ingest.returncode == 0, ingest.stderr
     assert "1 added" in ingest.stdout
     ask = _newsqa("ask", "What did Tesla agree with Baidu?", "--json", env=env)
     assert ask.returncode == 0, ask.stderr
     out = json.loads(ask.stdout)
-    assert set(out) == {"text", "refused", "citations", "sources",
-                      "standalone_question"}
+    assert set(out) == {"text", "refused", "citations", "sources", "standalone_question"}
     assert not out["refused"] and "Baidu" in out["text"]
     quote = out["citations"][0]["quote"]
     assert "Baidu’s mapping license for data collection on China’s public roads" in quote
-    assert set(out["citations"][0]) == {"n", "article_id", "title", "source", "published", "url",
-                                        "quote"}
+    assert set(out["citations"][0]) == {
+        "n",
+        "article_id",
+        "title",
+        "source",
+        "published",
+        "url",
+        "quote",
+    }

@@ -21,25 +21,67 @@ from qa.evaluate import (
 )
 from vectorstore.load import load_sources
 
-RESULT_KEYS = {"id", "type", "question", "gold", "answerable", "evidence", "choices_shown",
-               "answer", "refused", "citations", "sources", "retrieved", "timings", "verdict"}
-SUMMARY_KEYS = {"questions", "answerable", "unanswerable", "answer_accuracy", "token_f1",
-                "refusal_accuracy", "false_refusal_rate", "truthfulness", "retrieval_hit_at_5",
-                "retrieval_hit_at_10", "retrieval_mrr_at_10", "citation_precision",
-                "citation_recall", "latency_p50_s", "latency_p95_s", "by_type", "run"}
+RESULT_KEYS = {
+    "id",
+    "type",
+    "question",
+    "gold",
+    "answerable",
+    "evidence",
+    "choices_shown",
+    "answer",
+    "refused",
+    "citations",
+    "sources",
+    "retrieved",
+    "timings",
+    "verdict",
+}
+SUMMARY_KEYS = {
+    "questions",
+    "answerable",
+    "unanswerable",
+    "answer_accuracy",
+    "token_f1",
+    "refusal_accuracy",
+    "false_refusal_rate",
+    "truthfulness",
+    "retrieval_hit_at_5",
+    "retrieval_hit_at_10",
+    "retrieval_mrr_at_10",
+    "citation_precision",
+    "citation_recall",
+    "latency_p50_s",
+    "latency_p95_s",
+    "by_type",
+    "run",
+}
 
 
 def _args(tmp_path, *extra: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--store")
     add_eval_arguments(parser)
-    return parser.parse_args(["--articles", str(SAMPLES), "--gold", str(SAMPLE_QA),
-                              "--out", str(tmp_path / "out"), *extra])
+    return parser.parse_args(
+        [
+            "--articles",
+            str(SAMPLES),
+            "--gold",
+            str(SAMPLE_QA),
+            "--out",
+            str(tmp_path / "out"),
+            *extra,
+        ]
+    )
 
 
 def _run(tmp_path, settings, *extra: str) -> int:
-    return run_eval(_args(tmp_path, *extra), settings, embeddings=FakeEmbeddings(),
-                    chat_model=FakeChatModel(replies=[], calls=[]))
+    return run_eval(
+        _args(tmp_path, *extra),
+        settings,
+        embeddings=FakeEmbeddings(),
+        chat_model=FakeChatModel(replies=[], calls=[]),
+    )
 
 
 def _rows(path) -> dict[str, dict]:
@@ -138,9 +180,17 @@ def test_distractors_are_the_evidence_plus_m_others():
 
 
 def test_questions_that_need_choices_carry_them():
-    gold = Gold.from_record({"id": "q", "question": "Which one?", "answer": "Airplanes",
-                             "choices": ["Churches", "Airplanes"], "type": "needs_choices",
-                             "question_date": "2022-04-21", "evidence_article_ids": ["a"]})
+    gold = Gold.from_record(
+        {
+            "id": "q",
+            "question": "Which one?",
+            "answer": "Airplanes",
+            "choices": ["Churches", "Airplanes"],
+            "type": "needs_choices",
+            "question_date": "2022-04-21",
+            "evidence_article_ids": ["a"],
+        }
+    )
     assert gold.asked == "Which one? Choices: Churches, Airplanes"
     assert gold.answerable and gold.answers == ["Airplanes"]
     plain = Gold.from_record({"id": "r", "question": "Who?", "answer": None, "choices": ["X"]})
@@ -149,13 +199,24 @@ def test_questions_that_need_choices_carry_them():
 
 def test_report_escapes_article_and_answer_text(settings, tmp_path):
     gold = tmp_path / "qa.jsonl"
-    gold.write_text(json.dumps({
-        "id": "x1", "question": "What did Tesla agree with Baidu? <script>alert(1)</script>",
-        "answer": ["<b>nothing</b>"], "evidence_article_ids": ["ue2a2680cd103aada"],
-        "type": "short_answer", "answerable": True}) + "\n", encoding="utf-8")
+    gold.write_text(
+        json.dumps(
+            {
+                "id": "x1",
+                "question": "What did Tesla agree with Baidu? <script>alert(1)</script>",
+                "answer": ["<b>nothing</b>"],
+                "evidence_article_ids": ["ue2a2680cd103aada"],
+                "type": "short_answer",
+                "answerable": True,
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     args = _args(tmp_path, "--gold", str(gold))
-    run_eval(args, settings, embeddings=FakeEmbeddings(),
-             chat_model=FakeChatModel(replies=[], calls=[]))
+    run_eval(
+        args, settings, embeddings=FakeEmbeddings(), chat_model=FakeChatModel(replies=[], calls=[])
+    )
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
     assert "&lt;b&gt;nothing&lt;/b&gt;" in html
@@ -179,7 +240,9 @@ def test_rescore_rewrites_the_scores_from_the_stored_answers(settings, tmp_path)
 
     after = rescore(tmp_path / "out", never, "never")
     assert after["scores"]["default"]["citation_recall"] == 0.0
-    assert after["scores"]["default"]["answer_accuracy"] == (
-        before["scores"]["default"]["answer_accuracy"])
+    assert (
+        after["scores"]["default"]["answer_accuracy"]
+        == (before["scores"]["default"]["answer_accuracy"])
+    )
     summary = json.loads((tmp_path / "out" / "extractive" / "summary.json").read_text())
     assert summary["run"]["judge"] == "never" and summary["citation_precision"] == 0.0

@@ -34,8 +34,13 @@ N_SAMPLES = len(list(SAMPLES.glob("*.txt")))
 
 
 def newsqa(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "qa.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+    )
 
 
 def assert_one_line(out: subprocess.CompletedProcess, *needles: str) -> str:
@@ -59,9 +64,13 @@ def ui_errors(qa: NewsQA) -> tuple[str, str]:
 
 # --- the Chroma server --------------------------------------------------------------------------
 def test_a_stopped_chroma_server_is_named_and_the_store_reads_again(
-        tmp_path, chroma_server, settings, fake_embeddings, fake_chat):
-    store = {"path": tmp_path / "local", "chroma_host": "127.0.0.1",
-             "chroma_port": chroma_server.port}
+    tmp_path, chroma_server, settings, fake_embeddings, fake_chat
+):
+    store = {
+        "path": tmp_path / "local",
+        "chroma_host": "127.0.0.1",
+        "chroma_port": chroma_server.port,
+    }
     settings = settings.model_copy(update={"store": settings.store.model_copy(update=store)})
     qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=fake_chat)
     assert len(qa.ingest([str(SAMPLES)], progress=False).added) == N_SAMPLES
@@ -80,9 +89,13 @@ def test_a_stopped_chroma_server_is_named_and_the_store_reads_again(
     assert api_error == chat_error and "NEWSQA_STORE__CHROMA_HOST" in chat_error
     with pytest.raises(gr.Error, match="not answering"):
         ui.Handlers(qa).collection()
-    env = {"NEWSQA_STORE__PATH": str(tmp_path / "local"), "NEWSQA_STORE__CHROMA_HOST": "127.0.0.1",
-           "NEWSQA_STORE__CHROMA_PORT": str(chroma_server.port), "NEWSQA_LLM__PROVIDER":
-           "extractive", "NEWSQA_CACHE_DIR": str(tmp_path / "models")}
+    env = {
+        "NEWSQA_STORE__PATH": str(tmp_path / "local"),
+        "NEWSQA_STORE__CHROMA_HOST": "127.0.0.1",
+        "NEWSQA_STORE__CHROMA_PORT": str(chroma_server.port),
+        "NEWSQA_LLM__PROVIDER": "extractive",
+        "NEWSQA_CACHE_DIR": str(tmp_path / "models"),
+    }
     assert_one_line(newsqa("ask", TESLA, env=env), where, "chroma run")
 
     chroma_server.start()  # same folder, same port
@@ -96,9 +109,14 @@ def test_a_stopped_chroma_server_is_named_and_the_store_reads_again(
 
 
 def test_a_hung_chroma_server_times_out_with_its_name(
-        tmp_path, chroma_server, settings, fake_embeddings, fake_chat):
-    store = {"path": tmp_path / "local", "chroma_host": "127.0.0.1",
-             "chroma_port": chroma_server.port, "chroma_timeout": 2.0}
+    tmp_path, chroma_server, settings, fake_embeddings, fake_chat
+):
+    store = {
+        "path": tmp_path / "local",
+        "chroma_host": "127.0.0.1",
+        "chroma_port": chroma_server.port,
+        "chroma_timeout": 2.0,
+    }
     settings = settings.model_copy(update={"store": settings.store.model_copy(update=store)})
     qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=fake_chat)
     assert qa.ingest([str(SAMPLES)], progress=False).added
@@ -130,8 +148,10 @@ BAD_FILES = {
     "missing": (lambda tmp: tmp / "nowhere.gguf", "does not exist"),
     "a folder": (lambda tmp: tmp, "is not a file"),
     "empty": (lambda tmp: _write(tmp / "empty.gguf", b""), "is empty"),
-    "random bytes": (lambda tmp: _write(tmp / "random.gguf", os.urandom(1 << 16)),
-                     "is not a GGUF model"),
+    "random bytes": (
+        lambda tmp: _write(tmp / "random.gguf", os.urandom(1 << 16)),
+        "is not a GGUF model",
+    ),
     "truncated GGUF": (_truncated_gguf, "llama.cpp refused it (truncated, damaged"),
 }
 
@@ -168,10 +188,14 @@ def test_a_bad_model_file_is_named_and_the_store_still_answers(fake_qa, tmp_path
 
 def test_the_cli_names_a_corrupt_model_file_in_one_line(fake_qa, tmp_path):
     bad = _write(tmp_path / "random.gguf", os.urandom(1 << 16))
-    env = {"NEWSQA_STORE__PATH": str(fake_qa.settings.store.path),
-           "NEWSQA_LLM__MODEL_PATH": str(bad), "NEWSQA_CACHE_DIR": str(tmp_path / "models")}
-    assert_one_line(newsqa("ask", TESLA, env=env), str(bad), "is not a GGUF model",
-                    "NEWSQA_LLM__MODEL_PATH")
+    env = {
+        "NEWSQA_STORE__PATH": str(fake_qa.settings.store.path),
+        "NEWSQA_LLM__MODEL_PATH": str(bad),
+        "NEWSQA_CACHE_DIR": str(tmp_path / "models"),
+    }
+    assert_one_line(
+        newsqa("ask", TESLA, env=env), str(bad), "is not a GGUF model", "NEWSQA_LLM__MODEL_PATH"
+    )
     listed = newsqa("articles", "--json", env=env)
     assert listed.returncode == 0 and len(json.loads(listed.stdout)) == N_SAMPLES
 
@@ -179,15 +203,15 @@ def test_the_cli_names_a_corrupt_model_file_in_one_line(fake_qa, tmp_path):
 @pytest.fixture
 def fake_parts(tmp_path, monkeypatch) -> bytes:
     """The bundled model replaced by three small part packages; returns the whole file's bytes."""
-    chunks = [b"GGUF" + b"\x03\x00\x00\x00" + os.urandom(3000), os.urandom(4000),
-              os.urandom(2500)]
+    chunks = [b"GGUF" + b"\x03\x00\x00\x00" + os.urandom(3000), os.urandom(4000), os.urandom(2500)]
     for i, data in enumerate(chunks, start=1):
         path = _write(tmp_path / f"part{i}.bin", data)
         module = types.ModuleType(f"newsqa_test_part{i}")
         module.get_part_path = lambda path=path: path
         monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setitem(models.LOCAL_MODELS, "qwen2.5-0.5b",
-                        ("newsqa_test_part", len(chunks), "newsqa-test-part"))
+    monkeypatch.setitem(
+        models.LOCAL_MODELS, "qwen2.5-0.5b", ("newsqa_test_part", len(chunks), "newsqa-test-part")
+    )
     return b"".join(chunks)
 
 

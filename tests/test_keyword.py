@@ -10,19 +10,30 @@ from vectorstore.store import NewsStore
 from vectorstore.types import Article, Chunk, Filters, date_to_timestamp
 
 
-def chunk(cid: str, text: str, source: str = "CNN", published: str = "2024-05-01",
-          title: str = "") -> Chunk:
-    meta = {"article_id": cid.split(":")[0], "source": source, "published": published,
-            "published_ts": date_to_timestamp(published), "title": title}
+def chunk(
+    cid: str, text: str, source: str = "CNN", published: str = "2024-05-01", title: str = ""
+) -> Chunk:
+    meta = {
+        "article_id": cid.split(":")[0],
+        "source": source,
+        "published": published,
+        "published_ts": date_to_timestamp(published),
+        "title": title,
+    }
     return Chunk(id=cid, text=text, embed_text=text, metadata=meta)
 
 
 CHUNKS = [
     chunk("a:0", "Tesla agreed with Baidu on a mapping licence for China's roads."),
-    chunk("b:0", "The Swiss National Bank cut its interest rate by a quarter point.", "USA Today",
-          "2024-03-21"),
-    chunk("c:0", "Sudan's prime minister resigned after weeks of protests.", "The Week",
-          "2022-01-02"),
+    chunk(
+        "b:0",
+        "The Swiss National Bank cut its interest rate by a quarter point.",
+        "USA Today",
+        "2024-03-21",
+    ),
+    chunk(
+        "c:0", "Sudan's prime minister resigned after weeks of protests.", "The Week", "2022-01-02"
+    ),
     chunk("d:0", "Gulls win the coastal league final in extra time.", title="Tesla fans cheer"),
 ]
 
@@ -120,20 +131,33 @@ def test_crash_during_compaction_leaves_a_readable_index(tmp_path):
 def test_filters_match_filters_accepts(index):
     index.compact()
     index.upsert([chunk("e:0", "Tesla opened a factory.", "USA Today", "2024-06-01")])  # tail
-    for filters in (Filters(sources=["CNN"]), Filters(date_from="2024-04-01"),
-                    Filters(sources=["USA Today"], date_to="2024-05-01"),
-                    Filters(date_from="2022-01-01", date_to="2022-12-31")):
+    for filters in (
+        Filters(sources=["CNN"]),
+        Filters(date_from="2024-04-01"),
+        Filters(sources=["USA Today"], date_to="2024-05-01"),
+        Filters(date_from="2022-01-01", date_to="2022-12-31"),
+    ):
         found = ids(index.search("Tesla bank minister gulls", 10, filters))
-        expected = {c.id for c in [*CHUNKS, chunk("e:0", "", "USA Today", "2024-06-01")]
-                    if filters.accepts(c.metadata)}
+        expected = {
+            c.id
+            for c in [*CHUNKS, chunk("e:0", "", "USA Today", "2024-06-01")]
+            if filters.accepts(c.metadata)
+        }
         assert set(found) <= expected
         assert set(found) == expected & set(ids(index.search("Tesla bank minister gulls", 10)))
 
 
 def articles() -> list[Article]:
-    return [Article(title=f"Story {n}", text=f"Report number {n}. The mayor of Town{n} spoke.",
-                    source="CNN", published=f"2024-05-{n + 1:02d}", id=f"art{n}")
-            for n in range(6)]
+    return [
+        Article(
+            title=f"Story {n}",
+            text=f"Report number {n}. The mayor of Town{n} spoke.",
+            source="CNN",
+            published=f"2024-05-{n + 1:02d}",
+            id=f"art{n}",
+        )
+        for n in range(6)
+    ]
 
 
 def test_sync_repairs_from_chroma_after_a_simulated_crash(tmp_path, fake_embeddings):
@@ -158,8 +182,9 @@ def test_store_deletes_reach_the_index(tmp_path, fake_embeddings):
     settings = StoreSettings(path=tmp_path / "store", chunk_size=200, chunk_overlap=0)
     index = KeywordIndex.for_store(settings)
     store = NewsStore(settings, fake_embeddings, listeners=[index])
-    long = Article(title="Long", text=" ".join(f"Sentence {n} about zebras." for n in range(40)),
-                   id="long")
+    long = Article(
+        title="Long", text=" ".join(f"Sentence {n} about zebras." for n in range(40)), id="long"
+    )
     store.ingest([long], progress=False)
     before = index.ids()
     assert len(before) > 1

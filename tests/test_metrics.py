@@ -23,17 +23,20 @@ from qa.metrics import (
 LABELS = Path(__file__).parent / "data" / "entailment_labels.jsonl"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("The 76 models", "76 models"),
-    ("seventy-six models", "76 models"),
-    ("Seventy six", "76"),
-    ("two hundred five", "205"),
-    ("“Baidu’s” license!", "baidu s license"),
-    ("12,400 acres", "12400 acres"),
-    ("rate of 1.5%", "rate of 1.5 percent"),
-    ("won 7-2 [1]", "won 7 2"),
-    ("seven to two", "7 to 2"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The 76 models", "76 models"),
+        ("seventy-six models", "76 models"),
+        ("Seventy six", "76"),
+        ("two hundred five", "205"),
+        ("“Baidu’s” license!", "baidu s license"),
+        ("12,400 acres", "12400 acres"),
+        ("rate of 1.5%", "rate of 1.5 percent"),
+        ("won 7-2 [1]", "won 7 2"),
+        ("seven to two", "7 to 2"),
+    ],
+)
 def test_normalize(text, expected):
     assert normalize(text) == expected
 
@@ -84,11 +87,11 @@ def test_an_answer_naming_several_shown_choices_is_not_right():
 
 def test_truthfulness_arithmetic():
     verdicts = [
-        answer_verdict("Shanghai [1]", False, ["Shanghai"], True),        # +1 right
-        answer_verdict("Beijing [1]", False, ["Shanghai"], True),         # -1 wrong
-        answer_verdict("", True, ["Shanghai"], True),                     #  0 false refusal
-        answer_verdict("", True, [], False),                              # +1 right refusal
-        answer_verdict("$8,000 [1]", False, [], False),                   # -1 made up
+        answer_verdict("Shanghai [1]", False, ["Shanghai"], True),  # +1 right
+        answer_verdict("Beijing [1]", False, ["Shanghai"], True),  # -1 wrong
+        answer_verdict("", True, ["Shanghai"], True),  #  0 false refusal
+        answer_verdict("", True, [], False),  # +1 right refusal
+        answer_verdict("$8,000 [1]", False, [], False),  # -1 made up
     ]
     scores = [v["truthfulness"] for v in verdicts]
     assert scores == [1, -1, 0, 1, -1]
@@ -116,20 +119,23 @@ def _exact(premise: str, claim: str) -> bool:
     return claim.rstrip(".") in premise
 
 
-PASSAGES = {1: "Tesla stores data in Shanghai.", 2: "Musk met Li Qiang.",
-            3: "Tesla stores data in Shanghai. Musk met Li Qiang."}
+PASSAGES = {
+    1: "Tesla stores data in Shanghai.",
+    2: "Musk met Li Qiang.",
+    3: "Tesla stores data in Shanghai. Musk met Li Qiang.",
+}
 
 
 def test_alce_scores_a_fully_supported_answer():
-    s = citation_scores("Tesla stores data in Shanghai [1]. Musk met Li Qiang [2].",
-                        PASSAGES, _exact)
+    s = citation_scores(
+        "Tesla stores data in Shanghai [1]. Musk met Li Qiang [2].", PASSAGES, _exact
+    )
     assert s["citation_recall"] == 1.0 and s["citation_precision"] == 1.0
 
 
 def test_alce_hallucinated_citation_supports_nothing():
     s = citation_scores("Tesla stores data in Shanghai [7].", PASSAGES, _exact)
-    assert s == {"citation_recall": 0.0, "citation_precision": 0.0, "sentences": 1,
-                 "citations": 1}
+    assert s == {"citation_recall": 0.0, "citation_precision": 0.0, "sentences": 1, "citations": 1}
 
 
 def test_alce_irrelevant_extra_citation_lowers_precision_only():
@@ -139,17 +145,19 @@ def test_alce_irrelevant_extra_citation_lowers_precision_only():
 
 
 def test_alce_uncited_and_wrongly_cited_sentences_lower_recall():
-    s = citation_scores("Tesla stores data in Shanghai. Musk met Li Qiang [1].", PASSAGES,
-                        _exact)
+    s = citation_scores("Tesla stores data in Shanghai. Musk met Li Qiang [1].", PASSAGES, _exact)
     assert s["citation_recall"] == 0.0 and s["citation_precision"] == 0.0
-    s = citation_scores("Tesla stores data in Shanghai [3]. Musk met Li Qiang [1].", PASSAGES,
-                        _exact)
+    s = citation_scores(
+        "Tesla stores data in Shanghai [3]. Musk met Li Qiang [1].", PASSAGES, _exact
+    )
     assert s["citation_recall"] == 0.5 and s["citation_precision"] == 0.5
 
 
 def test_support_judge_catches_wrong_numbers_names_and_negation():
-    premise = ("Tesla clears China data hurdle\nTesla has agreed with Baidu to use the Chinese "
-               "search company's mapping license. Its Model 3 was among 76 models that passed.")
+    premise = (
+        "Tesla clears China data hurdle\nTesla has agreed with Baidu to use the Chinese "
+        "search company's mapping license. Its Model 3 was among 76 models that passed."
+    )
     judge = SupportJudge(None)  # word coverage only: no embedding model in unit tests
     assert judge(premise, "Tesla agreed to use Baidu's mapping license [1].")
     assert judge(premise, "The Model 3 was among seventy-six models that passed.")

@@ -22,19 +22,34 @@ from vectorstore.keyword import KeywordIndex
 from vectorstore.store import NewsStore
 from vectorstore.types import Article, Filters
 
-FILLER = ("The council met on Tuesday and the harbor budget debate ran long, with members "
-          "trading figures on ferries, piers, parking and the new seawall. ")
+FILLER = (
+    "The council met on Tuesday and the harbor budget debate ran long, with members "
+    "trading figures on ferries, piers, parking and the new seawall. "
+)
 
 
 def corpus() -> list[Article]:
     """Ten articles about the harbor budget, and one that names Zorbulon once in a long text."""
-    out = [Article(title=f"Harbor budget vote {n}", id=f"h{n}", source="CNN",
-                   published=f"2024-05-{n + 1:02d}",
-                   text=f"The harbor budget was announced. Officials announced harbor budget "
-                        f"cuts number {n}.")
-           for n in range(10)]
-    out.append(Article(title="Council notes", id="zorb", source="USA Today", published="2024-05-20",
-                       text=FILLER + "Zorbulon announced his resignation from the harbor board."))
+    out = [
+        Article(
+            title=f"Harbor budget vote {n}",
+            id=f"h{n}",
+            source="CNN",
+            published=f"2024-05-{n + 1:02d}",
+            text=f"The harbor budget was announced. Officials announced harbor budget "
+            f"cuts number {n}.",
+        )
+        for n in range(10)
+    ]
+    out.append(
+        Article(
+            title="Council notes",
+            id="zorb",
+            source="USA Today",
+            published="2024-05-20",
+            text=FILLER + "Zorbulon announced his resignation from the harbor board.",
+        )
+    )
     return out
 
 
@@ -72,7 +87,13 @@ def test_hybrid_finds_an_exact_name_that_dense_misses(hybrid):
 
 def test_question_terms_are_names_and_numbers_not_sentence_starts():
     assert question_terms("Which team won? The Gulls beat Harbor FC 3-1 in 2024.") == [
-        "gull", "harbor", "fc", "3", "1", "2024"]
+        "gull",
+        "harbor",
+        "fc",
+        "3",
+        "1",
+        "2024",
+    ]
 
 
 def test_date_prior_window_and_decay():
@@ -85,8 +106,9 @@ def test_date_prior_window_and_decay():
 
 
 def test_date_window_filters_narrow_the_users_filters():
-    window = date_window_filters(Filters(sources=["CNN"], date_to="2024-05-08"), "2024-05-10",
-                                 (-1, 7))
+    window = date_window_filters(
+        Filters(sources=["CNN"], date_to="2024-05-08"), "2024-05-10", (-1, 7)
+    )
     assert window == Filters(sources=["CNN"], date_from="2024-05-03", date_to="2024-05-08")
     assert date_window_filters(Filters(date_to="2024-01-01"), "2024-05-10", (-1, 7)) is None
     assert date_window_filters(None, None, (-1, 7)) is None
@@ -105,8 +127,12 @@ def test_filters_are_honoured(hybrid):
     question = "What did Zorbulon announce about the harbor budget?"
     found = hybrid.retrieve(question, 10, Filters(sources=["CNN"]))
     assert found and "zorb" not in article_ids(found)
-    found = hybrid.retrieve(question, 10, Filters(date_from="2024-05-05", date_to="2024-05-07"),
-                            question_date="2024-05-21")
+    found = hybrid.retrieve(
+        question,
+        10,
+        Filters(date_from="2024-05-05", date_to="2024-05-07"),
+        question_date="2024-05-21",
+    )
     assert sorted(article_ids(found)) == ["h4", "h5", "h6"]
 
 
@@ -115,9 +141,13 @@ def test_passages_per_article_are_capped(tmp_path, fake_embeddings):
     index = KeywordIndex.for_store(settings)
     store = NewsStore(settings, fake_embeddings, listeners=[index])
     text = " ".join(f"Zebras crossed the river on day {n}." for n in range(30))
-    store.ingest([Article(title="Zebras", text=text, id="z"),
-                  Article(title="Lions", text="Zebras were seen by lions.", id="l")],
-                 progress=False)
+    store.ingest(
+        [
+            Article(title="Zebras", text=text, id="z"),
+            Article(title="Lions", text="Zebras were seen by lions.", id="l"),
+        ],
+        progress=False,
+    )
     found = HybridRetriever(store, index, HybridParams(max_per_article=2)).retrieve("zebras", 5)
     assert article_ids(found).count("z") == 2 and "l" in article_ids(found)
 
@@ -155,8 +185,9 @@ def test_chain_passes_the_question_date_to_the_retriever(settings, fake_embeddin
 
 # --- a Chroma server (the fixture is in conftest.py) ---------------------------------------
 def test_a_chroma_server_ingests_and_searches(tmp_path, fake_embeddings, chroma_server):
-    settings = StoreSettings(path=tmp_path / "local", chroma_host="127.0.0.1",
-                             chroma_port=chroma_server.port)
+    settings = StoreSettings(
+        path=tmp_path / "local", chroma_host="127.0.0.1", chroma_port=chroma_server.port
+    )
     index = KeywordIndex.for_store(settings)
     store = NewsStore(settings, fake_embeddings, listeners=[index])
     report = store.ingest(corpus(), progress=False)

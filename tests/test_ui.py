@@ -41,8 +41,11 @@ def handlers(fake_qa) -> ui.Handlers:
 def test_build_app_exposes_only_the_ask_endpoint(fake_qa):
     demo = ui.build_app(fake_qa)
     assert isinstance(demo, gr.Blocks) and demo.analytics_enabled is False
-    public = [d["api_name"] for d in demo.config["dependencies"]
-              if d.get("api_visibility", "public") == "public"]
+    public = [
+        d["api_name"]
+        for d in demo.config["dependencies"]
+        if d.get("api_visibility", "public") == "public"
+    ]
     assert public == ["ask"]
 
 
@@ -82,12 +85,23 @@ def test_refusal_looks_like_one_without_sources(handlers):
 
 
 def test_rendering_escapes_article_text_and_drops_unsafe_links():
-    src = Source(n=3, chunk_id="x:0", article_id="x", title=HOSTILE_TITLE, source="<b>Out</b>",
-                 published="2024-01-02", url="javascript:alert(1)",
-                 text="Intro. <script>window.__pwned=2</script> The toll rose to $4. Outro.")
+    src = Source(
+        n=3,
+        chunk_id="x:0",
+        article_id="x",
+        title=HOSTILE_TITLE,
+        source="<b>Out</b>",
+        published="2024-01-02",
+        url="javascript:alert(1)",
+        text="Intro. <script>window.__pwned=2</script> The toll rose to $4. Outro.",
+    )
     other = src.model_copy(update={"n": 4, "url": "https://ok.example/a?x=1&y=<2>"})
-    answer = Answer(question="q", text="The toll rose <i>to</i> $4. [3]", sources=[src, other],
-                    citations=[Citation.from_source(src, "The toll rose to $4.")])
+    answer = Answer(
+        question="q",
+        text="The toll rose <i>to</i> $4. [3]",
+        sources=[src, other],
+        citations=[Citation.from_source(src, "The toll rose to $4.")],
+    )
     out = ui.render_answer(answer, turn="t")
     assert "<script" not in out and "<img" not in out and "<b>" not in out and "<i>" not in out
     assert "javascript:" not in out
@@ -99,9 +113,11 @@ def test_rendering_escapes_article_text_and_drops_unsafe_links():
 
 def test_hostile_article_is_ingested_and_cited_escaped(handlers, tmp_path):
     path = tmp_path / "hostile.txt"
-    path.write_text(f"Title: {HOSTILE_TITLE}\nSource: Evil Times\nPublished: 2024-11-21\n"
-                    "URL: javascript:alert(1)\n\n<script>window.__pwned=2</script> The Zephyrine "
-                    "council approved the harbor toll plan on Tuesday.\n")
+    path.write_text(
+        f"Title: {HOSTILE_TITLE}\nSource: Evil Times\nPublished: 2024-11-21\n"
+        "URL: javascript:alert(1)\n\n<script>window.__pwned=2</script> The Zephyrine "
+        "council approved the harbor toll plan on Tuesday.\n"
+    )
     _, rows = handlers.ingest([str(path)], "", progress=no_progress)
     assert rows[0][2] == "added", rows
     question = "What did the Zephyrine council approve for the harbor?"
@@ -111,11 +127,14 @@ def test_hostile_article_is_ingested_and_cited_escaped(handlers, tmp_path):
     assert "&lt;img src=x onerror" in final
 
 
-@pytest.mark.parametrize(("date_from", "date_to", "message"), [
-    ("2024-13-01", "", "'From' date '2024-13-01' is not a date"),
-    ("", "29/04/2024", "'To' date '29/04/2024' is not a date"),
-    ("2024-05-01", "2024-04-01", "is after the 'To' date"),
-])
+@pytest.mark.parametrize(
+    ("date_from", "date_to", "message"),
+    [
+        ("2024-13-01", "", "'From' date '2024-13-01' is not a date"),
+        ("", "29/04/2024", "'To' date '29/04/2024' is not a date"),
+        ("2024-05-01", "2024-04-01", "is after the 'To' date"),
+    ],
+)
 def test_bad_filters_raise_a_clear_error(handlers, date_from, date_to, message):
     with pytest.raises(gr.Error, match=message):
         next(handlers.respond(TESLA, [], [], [], date_from, date_to))
@@ -123,7 +142,9 @@ def test_bad_filters_raise_a_clear_error(handlers, date_from, date_to, message):
 
 def test_filters_reach_retrieval(handlers):
     assert ui.parse_filters(["Metro Wire"], " 2024-04-01 ", "") == {
-        "sources": ["Metro Wire"], "date_from": "2024-04-01"}
+        "sources": ["Metro Wire"],
+        "date_from": "2024-04-01",
+    }
     assert ui.parse_filters([], "", "") is None
     final = final_message(list(handlers.respond(TESLA, [], [], [], "2024-05-01", "")))
     assert "nq-refusal" in final and "widen the outlet and date filters" in final
@@ -148,8 +169,9 @@ def test_unreachable_model_and_store_give_one_line_errors(handlers, fake_qa, mon
     assert info.value.message == message
     ui.raise_error(None)
 
-    monkeypatch.setattr(fake_qa.store.vectorstore,
-                        "similarity_search_by_vector_with_relevance_scores", refuse)
+    monkeypatch.setattr(
+        fake_qa.store.vectorstore, "similarity_search_by_vector_with_relevance_scores", refuse
+    )
     *_, last = handlers.respond(TESLA, [], [])
     assert last[-1].startswith("The article store is unreachable or failed: the Chroma store in ")
     assert "(Connection refused)" in last[-1] and "NEWSQA_STORE__PATH" in last[-1]
@@ -157,25 +179,41 @@ def test_unreachable_model_and_store_give_one_line_errors(handlers, fake_qa, mon
 
 def test_ingestion_reports_each_item_by_its_file_name(handlers, tmp_path):
     new = tmp_path / "quillfeather-comet.txt"
-    new.write_text("Title: Quillfeather Observatory names comet after teacher\nSource: Harbor "
-                   "Gazette\nAuthor: A. Writer\nPublished: 2024-11-20\nURL: https://x.example/a"
-                   "\n\nThe Quillfeather Observatory named the comet Marigold.\n")
+    new.write_text(
+        "Title: Quillfeather Observatory names comet after teacher\nSource: Harbor "
+        "Gazette\nAuthor: A. Writer\nPublished: 2024-11-20\nURL: https://x.example/a"
+        "\n\nThe Quillfeather Observatory named the comet Marigold.\n"
+    )
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     status, rows = handlers.ingest(
-        [str(new), str(empty)], "/etc/passwd\nftp://x.example/feed\n\n", progress=no_progress)
+        [str(new), str(empty)], "/etc/passwd\nftp://x.example/feed\n\n", progress=no_progress
+    )
     assert rows == [
-        ["quillfeather-comet.txt", "Quillfeather Observatory names comet after teacher", "added",
-         "1 chunk"],
+        [
+            "quillfeather-comet.txt",
+            "Quillfeather Observatory names comet after teacher",
+            "added",
+            "1 chunk",
+        ],
         ["empty.txt", "", "failed", "empty file"],
         ["/etc/passwd", "", "failed", "not an http(s) URL; upload files with the file picker"],
-        ["ftp://x.example/feed", "", "failed",
-         "not an http(s) URL; upload files with the file picker"],
+        [
+            "ftp://x.example/feed",
+            "",
+            "failed",
+            "not an http(s) URL; upload files with the file picker",
+        ],
     ]
     assert "4 items ingested:** 1 added, 0 updated, 0 unchanged, 3 failed" in status
     outlets, overview, articles = handlers.collection(["Metro Wire", "Gone"])
-    assert ["Quillfeather Observatory names comet after teacher", "Harbor Gazette", "2024-11-20",
-            1, "https://x.example/a"] in articles
+    assert [
+        "Quillfeather Observatory names comet after teacher",
+        "Harbor Gazette",
+        "2024-11-20",
+        1,
+        "https://x.example/a",
+    ] in articles
     assert "Harbor Gazette" in outlets["choices"] and outlets["value"] == ["Metro Wire"]
     assert "20 articles from 6 outlets" in overview
     _, rows = handlers.ingest([str(new)], "", progress=no_progress)
@@ -186,15 +224,25 @@ def test_ingestion_reports_each_item_by_its_file_name(handlers, tmp_path):
 
 def test_api_function_returns_the_answer_json(handlers):
     first = handlers.ask_api(TESLA)
-    assert set(first) == {"text", "refused", "citations", "sources",
-                        "standalone_question"}
+    assert set(first) == {"text", "refused", "citations", "sources", "standalone_question"}
     assert first["refused"] is False and "Baidu" in first["text"]
-    assert set(first["citations"][0]) == {"n", "article_id", "title", "source", "published",
-                                          "url", "quote"}
-    history = json.dumps([{"role": "user", "content": TESLA},
-                          {"role": "assistant", "content": first["text"]}])
-    follow = handlers.ask_api("And what did Li Qiang say?", history,
-                              json.dumps({"sources": ["Metro Wire"], "date_from": "2024-04-01"}))
+    assert set(first["citations"][0]) == {
+        "n",
+        "article_id",
+        "title",
+        "source",
+        "published",
+        "url",
+        "quote",
+    }
+    history = json.dumps(
+        [{"role": "user", "content": TESLA}, {"role": "assistant", "content": first["text"]}]
+    )
+    follow = handlers.ask_api(
+        "And what did Li Qiang say?",
+        history,
+        json.dumps({"sources": ["Metro Wire"], "date_from": "2024-04-01"}),
+    )
     assert "Li Qiang" in follow["text"] and "Tesla" in follow["standalone_question"]
     assert first["standalone_question"] is None
     assert {s["source"] for s in follow["sources"]} == {"Metro Wire"}
@@ -212,14 +260,20 @@ def test_gradio_client_calls_the_ask_endpoint(fake_qa):
     demo = ui.launch(fake_qa, port=port, prevent_thread_lock=True, quiet=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) \
-            == {"/ask"}
+        assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {
+            "/ask"
+        }
         result = client.predict(TESLA, "", "", api_name="/ask")
         assert result["citations"][0]["title"].startswith("Tesla clears China data hurdle")
-        history = json.dumps([{"role": "user", "content": TESLA},
-                              {"role": "assistant", "content": result["text"]}])
-        follow = client.predict("And what did Li Qiang say?", history,
-                                json.dumps({"sources": ["Metro Wire"]}), api_name="/ask")
+        history = json.dumps(
+            [{"role": "user", "content": TESLA}, {"role": "assistant", "content": result["text"]}]
+        )
+        follow = client.predict(
+            "And what did Li Qiang say?",
+            history,
+            json.dumps({"sources": ["Metro Wire"]}),
+            api_name="/ask",
+        )
         assert "Li Qiang" in follow["text"]
         with pytest.raises(AppError, match="not a date"):
             client.predict(TESLA, "", '{"date_from": "soon"}', api_name="/ask")

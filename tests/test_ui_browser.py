@@ -18,8 +18,10 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
-BAIDU_SENTENCE = ("Tesla has agreed with Baidu to use the Chinese search company's mapping "
-                  "license to collect data on China's public roads.")
+BAIDU_SENTENCE = (
+    "Tesla has agreed with Baidu to use the Chinese search company's mapping "
+    "license to collect data on China's public roads."
+)
 TIMEOUT = 120_000  # ms; generous: CI machines are shared and the page waits on ingestion
 
 
@@ -37,7 +39,8 @@ def browser():
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
+            executable_path=str(CHROMIUM),
+            headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         yield browser
@@ -58,8 +61,14 @@ def page(browser, app_url):
     page = context.new_page()
     page.set_default_timeout(TIMEOUT)
     outside = []
-    page.on("request", lambda r: outside.append(r.url)
-            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    page.on(
+        "request",
+        lambda r: (
+            outside.append(r.url)
+            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+            else None
+        ),
+    )
     page.goto(app_url)
     yield page
     context.close()
@@ -75,7 +84,8 @@ def ask(page, question: str, answers_before: int) -> object:
     page.wait_for_function(
         """n => { const m = document.querySelectorAll('#chat [data-testid=bot]');
                   return m.length > n && !m[m.length - 1].querySelector('.nq-cursor'); }""",
-        arg=answers_before)
+        arg=answers_before,
+    )
     return bot.nth(answers_before)
 
 
@@ -133,10 +143,12 @@ def ingest_file(page, path: Path) -> str:
 
 def test_uploaded_article_is_added_and_cited(page, tmp_path):
     path = tmp_path / "quillfeather-comet.txt"
-    path.write_text("Title: Quillfeather Observatory names comet after teacher\nSource: Harbor "
-                    "Gazette\nAuthor: A. Writer\nPublished: 2024-11-20\nURL: https://x.example/a"
-                    "\n\nThe Quillfeather Observatory named the new comet Marigold, after a "
-                    "retired science teacher.\n")
+    path.write_text(
+        "Title: Quillfeather Observatory names comet after teacher\nSource: Harbor "
+        "Gazette\nAuthor: A. Writer\nPublished: 2024-11-20\nURL: https://x.example/a"
+        "\n\nThe Quillfeather Observatory named the new comet Marigold, after a "
+        "retired science teacher.\n"
+    )
     report = ingest_file(page, path)
     assert "quillfeather-comet.txt" in report and "added" in report
     page.get_by_role("tab", name="Ask").click()
@@ -148,10 +160,12 @@ def test_uploaded_article_is_added_and_cited(page, tmp_path):
 
 def test_hostile_article_text_never_runs(page, tmp_path):
     path = tmp_path / "hostile.txt"
-    path.write_text('Title: <img src=x onerror="window.__pwned=1">\nSource: Evil Times\n'
-                    "Published: 2024-11-21\nURL: javascript:window.__pwned=3\n\n"
-                    "<script>window.__pwned=2</script> The Zephyrine council approved the harbor "
-                    "toll plan on Tuesday.\n")
+    path.write_text(
+        'Title: <img src=x onerror="window.__pwned=1">\nSource: Evil Times\n'
+        "Published: 2024-11-21\nURL: javascript:window.__pwned=3\n\n"
+        "<script>window.__pwned=2</script> The Zephyrine council approved the harbor "
+        "toll plan on Tuesday.\n"
+    )
     report = ingest_file(page, path)
     assert "added" in report
     page.get_by_role("tab", name="Ask").click()
@@ -190,8 +204,14 @@ def hostile_page(browser, fake_qa):
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     outside = []
-    page.on("request", lambda r: outside.append(r.url)
-            if not r.url.startswith((f"http://127.0.0.1:{port}", "data:", "blob:")) else None)
+    page.on(
+        "request",
+        lambda r: (
+            outside.append(r.url)
+            if not r.url.startswith((f"http://127.0.0.1:{port}", "data:", "blob:"))
+            else None
+        ),
+    )
     page.goto(f"http://127.0.0.1:{port}/")
     yield page
     context.close()
@@ -212,11 +232,16 @@ def test_hostile_articles_show_as_text_everywhere_and_nothing_runs(hostile_page)
     answer = ask(page, "Where can residents read the Quarry Lake inspection report?", 1)
     text = answer.locator(".nq-answer").inner_text()
     assert '[here](javascript:window.__pwned=7) or <a href="javascript:window.__pwned=8">' in text
-    assert ("reopens after repairs [details](javascript:window.__pwned=9) "
-            "<script>window.__pwned=6</script>") in answer.locator(".nq-sources").inner_text()
+    assert (
+        "reopens after repairs [details](javascript:window.__pwned=9) "
+        "<script>window.__pwned=6</script>"
+    ) in answer.locator(".nq-sources").inner_text()
     # Passages show the articles as written; the answers never repeat the injections.
-    assert not [t for t in page.locator("#chat .nq-answer").all_inner_texts()
-                if re.search(r"PWNED|cheese", t)]
+    assert not [
+        t
+        for t in page.locator("#chat .nq-answer").all_inner_texts()
+        if re.search(r"PWNED|cheese", t)
+    ]
 
     # The outlet dropdown lists the hostile outlets as text, and filters by them.
     page.get_by_label("Outlets").click()

@@ -44,7 +44,8 @@ class StoreSettings(BaseModel):
         default=15.0, gt=0, description="Seconds a URL or feed download may take before it fails."
     )
     max_source_bytes: int = Field(
-        default=20_000_000, ge=1_000,
+        default=20_000_000,
+        ge=1_000,
         description="Largest file or page read (for JSON Lines, the longest line); larger fail.",
     )
     chroma_timeout: float = Field(

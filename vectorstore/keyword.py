@@ -71,8 +71,15 @@ def _doc_text(text: str, metadata: dict) -> str:
 class KeywordIndex:
     """BM25 over chunk texts (title + text), persisted in `path`, updated by upsert/delete."""
 
-    def __init__(self, path: Path | str, *, k1: float = 1.5, b: float = 0.75,
-                 compact_ratio: float = 0.25, compact_min: int = 2000) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        k1: float = 1.5,
+        b: float = 0.75,
+        compact_ratio: float = 0.25,
+        compact_min: int = 2000,
+    ) -> None:
         self.path = Path(path)
         self.k1, self.b = k1, b
         self.compact_ratio, self.compact_min = compact_ratio, compact_min
@@ -87,8 +94,11 @@ class KeywordIndex:
                     continue
                 # A damaged disk or a foreign file (a crash leaves a readable index): the
                 # index is derived data, so start empty and let sync() refill it from Chroma.
-                warnings.warn(f"keyword index in {self.path} is unreadable ({exc}); rebuilding "
-                              "it from the collection", stacklevel=2)
+                warnings.warn(
+                    f"keyword index in {self.path} is unreadable ({exc}); rebuilding "
+                    "it from the collection",
+                    stacklevel=2,
+                )
                 shutil.rmtree(self.path, ignore_errors=True)
                 self._load()
 
@@ -134,8 +144,10 @@ class KeywordIndex:
         self.main_df = np.load(folder / "df.npy")
         self.bm25 = bm25s.BM25(k1=self.k1, b=self.b)
         self.bm25.scores = {
-            "data": np.load(folder / "data.npy"), "indices": np.load(folder / "indices.npy"),
-            "indptr": np.load(folder / "indptr.npy"), "num_docs": len(self.main_ids),
+            "data": np.load(folder / "data.npy"),
+            "indices": np.load(folder / "indices.npy"),
+            "indptr": np.load(folder / "indptr.npy"),
+            "num_docs": len(self.main_ids),
         }
         self.bm25.vocab_dict = self.vocab
         self.bm25.nonoccurrence_array = None
@@ -171,8 +183,14 @@ class KeywordIndex:
     # --- updates (the NewsStore listener interface) -----------------------------------------
     def upsert(self, chunks: Iterable) -> None:
         """Add or replace chunks (objects with id, text, metadata)."""
-        rows = [(c.id, tokenize(_doc_text(c.text, c.metadata)),
-                 {k: c.metadata.get(k) for k in _META_KEYS}) for c in chunks]
+        rows = [
+            (
+                c.id,
+                tokenize(_doc_text(c.text, c.metadata)),
+                {k: c.metadata.get(k) for k in _META_KEYS},
+            )
+            for c in chunks
+        ]
         if not rows:
             return
         with self._lock:
@@ -192,8 +210,9 @@ class KeywordIndex:
 
     def _add(self, chunk_id: str, tokens: list[str], meta: dict) -> None:
         self._remove([chunk_id])
-        ids = np.fromiter((self.vocab.setdefault(t, len(self.vocab)) for t in tokens), np.int64,
-                          count=len(tokens))
+        ids = np.fromiter(
+            (self.vocab.setdefault(t, len(self.vocab)) for t in tokens), np.int64, count=len(tokens)
+        )
         terms, counts = np.unique(ids, return_counts=True)
         self.tail[chunk_id] = (terms, counts.astype(np.float32), len(tokens), meta)
 
@@ -208,14 +227,17 @@ class KeywordIndex:
         """Append ops to the log, all or nothing: a failed write (disk full) is cut off again."""
         self.path.mkdir(parents=True, exist_ok=True)
         data = "".join(json.dumps(op, ensure_ascii=False) + "\n" for op in ops).encode("utf-8")
-        fd = os.open(self.path / f"wal-{self.generation}.jsonl",
-                     os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(
+            self.path / f"wal-{self.generation}.jsonl",
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+            0o644,
+        )
         try:
             size = os.fstat(fd).st_size
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             except OSError:
                 os.ftruncate(fd, size)
@@ -226,15 +248,19 @@ class KeywordIndex:
     def _after_change(self) -> None:
         self._tail_matrix = None
         pending = len(self.tail) + int(len(self.main_ids) - self.alive.sum())
-        if pending > max(self.compact_min, self.compact_ratio * len(self.main_ids),
-                         self._compact_at):
+        if pending > max(
+            self.compact_min, self.compact_ratio * len(self.main_ids), self._compact_at
+        ):
             try:
                 self.compact()
                 return
             except OSError as exc:  # e.g. disk full: the log still holds every change
                 self._compact_at = 2 * pending
-                warnings.warn(f"keyword index compaction in {self.path} failed ({exc}); "
-                              "it keeps working from its log", stacklevel=3)
+                warnings.warn(
+                    f"keyword index compaction in {self.path} failed ({exc}); "
+                    "it keeps working from its log",
+                    stacklevel=3,
+                )
         self._build_tail()
 
     # --- compaction ------------------------------------------------------------------------
@@ -242,10 +268,14 @@ class KeywordIndex:
         """Rebuild the main segment from live main chunks + the tail; switch to it atomically."""
         with self._lock:
             start, end = self.main_offsets[:-1], self.main_offsets[1:]
-            docs = [(self.main_ids[n], self.main_tokens[start[n]:end[n]], self.main_meta[n])
-                    for n in np.flatnonzero(self.alive)]
-            docs += [(i, np.repeat(terms, counts.astype(np.int64)), meta)
-                     for i, (terms, counts, _, meta) in self.tail.items()]
+            docs = [
+                (self.main_ids[n], self.main_tokens[start[n] : end[n]], self.main_meta[n])
+                for n in np.flatnonzero(self.alive)
+            ]
+            docs += [
+                (i, np.repeat(terms, counts.astype(np.int64)), meta)
+                for i, (terms, counts, _, meta) in self.tail.items()
+            ]
             gen = self.generation + 1
             folder = self.path / f"main-{gen}"
             tmp = self.path / f".main-{gen}.tmp"
@@ -253,24 +283,37 @@ class KeywordIndex:
             tmp.mkdir(parents=True)
             tokens = [d[1].astype(np.int32) for d in docs]
             lengths = np.array([len(t) for t in tokens], np.int64)
-            scores = bm25s.BM25(k1=self.k1, b=self.b).build_index_from_ids(
-                list(range(len(self.vocab))), tokens, show_progress=False
-            ) if docs else {"data": np.zeros(0, np.float32), "indices": np.zeros(0, np.int32),
-                            "indptr": np.zeros(len(self.vocab) + 1, np.int32), "num_docs": 0}
+            scores = (
+                bm25s.BM25(k1=self.k1, b=self.b).build_index_from_ids(
+                    list(range(len(self.vocab))), tokens, show_progress=False
+                )
+                if docs
+                else {
+                    "data": np.zeros(0, np.float32),
+                    "indices": np.zeros(0, np.int32),
+                    "indptr": np.zeros(len(self.vocab) + 1, np.int32),
+                    "num_docs": 0,
+                }
+            )
             df = np.diff(scores["indptr"]).astype(np.int64)
             arrays = {
                 "tokens": np.concatenate(tokens) if tokens else np.zeros(0, np.int32),
                 "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-                "df": df, "data": scores["data"], "indices": scores["indices"],
+                "df": df,
+                "data": scores["data"],
+                "indices": scores["indices"],
                 "indptr": scores["indptr"],
             }
             try:
                 for name, array in arrays.items():
                     np.save(tmp / f"{name}.npy", array)
                 (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False))
-                (tmp / "docs.json").write_text(json.dumps(
-                    {"ids": [d[0] for d in docs], "meta": [d[2] for d in docs]},
-                    ensure_ascii=False))
+                (tmp / "docs.json").write_text(
+                    json.dumps(
+                        {"ids": [d[0] for d in docs], "meta": [d[2] for d in docs]},
+                        ensure_ascii=False,
+                    )
+                )
                 for child in tmp.iterdir():
                     _fsync_file(child)
                 _fsync_dir(tmp)
@@ -300,8 +343,9 @@ class KeywordIndex:
             live = {self.main_ids[n] for n in np.flatnonzero(self.alive)}
             return live | set(self.tail)
 
-    def search(self, query: str, k: int = 10, filters: Filters | None = None
-               ) -> list[tuple[str, float]]:
+    def search(
+        self, query: str, k: int = 10, filters: Filters | None = None
+    ) -> list[tuple[str, float]]:
         """The k best chunk ids for the query with their BM25 scores, best first."""
         terms = [self.vocab[t] for t in tokenize(query) if t in self.vocab]
         if not terms or k <= 0:
@@ -335,8 +379,9 @@ class KeywordIndex:
         metas = [self.tail[i][3] for i in ids]
         self._tail_matrix = (ids, matrix, lengths, metas)
 
-    def _score_tail(self, terms: list[int], filters: Filters | None
-                    ) -> tuple[list[str], np.ndarray]:
+    def _score_tail(
+        self, terms: list[int], filters: Filters | None
+    ) -> tuple[list[str], np.ndarray]:
         """BM25 (the bm25s Lucene formula) over the tail, with df and lengths of main + tail."""
         if self._tail_matrix is None:
             self._build_tail()
@@ -356,11 +401,13 @@ class KeywordIndex:
             scores += idf * col / (norm + col)
         return ids, scores * self._filter_mask(metas, filters)
 
-    def _filter_mask(self, metas: list[dict], filters: Filters | None, main: bool = False
-                     ) -> np.ndarray | float:
+    def _filter_mask(
+        self, metas: list[dict], filters: Filters | None, main: bool = False
+    ) -> np.ndarray | float:
         """1.0 where `filters.accepts` the chunk's metadata, else 0.0."""
-        if filters is None or (not filters.sources and not filters.date_from
-                               and not filters.date_to):
+        if filters is None or (
+            not filters.sources and not filters.date_from and not filters.date_to
+        ):
             return 1.0
         if main:  # the main segment's columns are built once per generation
             if self._main_columns is None:
@@ -402,8 +449,10 @@ class KeywordIndex:
 def _columns(metas: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """Sources and publication timestamps (NaN when unknown) as arrays, for filter masks."""
     sources = np.array([m.get("source") or "" for m in metas], dtype=object)
-    ts = np.array([np.nan if m.get("published_ts") is None else m["published_ts"]
-                   for m in metas], dtype=np.float64)
+    ts = np.array(
+        [np.nan if m.get("published_ts") is None else m["published_ts"] for m in metas],
+        dtype=np.float64,
+    )
     return sources, ts
 
 

@@ -57,8 +57,9 @@ def _http_client(settings: StoreSettings, chroma_settings: ChromaSettings) -> ch
     )
     session = getattr(getattr(client, "_server", None), "_session", None)
     if isinstance(session, httpx.Client):  # a private attribute: skip if chromadb renames it
-        session.timeout = httpx.Timeout(settings.chroma_timeout,
-                                        connect=min(5.0, settings.chroma_timeout))
+        session.timeout = httpx.Timeout(
+            settings.chroma_timeout, connect=min(5.0, settings.chroma_timeout)
+        )
     return client
 
 
@@ -154,11 +155,14 @@ class NewsStore:
         if stored.get("ef_search") not in (None, settings.hnsw_ef_search):
             try:
                 self.collection.modify(
-                    configuration={"hnsw": {"ef_search": settings.hnsw_ef_search}})
+                    configuration={"hnsw": {"ef_search": settings.hnsw_ef_search}}
+                )
             except Exception as exc:  # e.g. another client in this process holds the database
-                warnings.warn(f"could not set hnsw ef_search={settings.hnsw_ef_search} on "
-                              f"{settings.collection!r} (it stays {stored['ef_search']}): {exc}",
-                              stacklevel=2)
+                warnings.warn(
+                    f"could not set hnsw ef_search={settings.hnsw_ef_search} on "
+                    f"{settings.collection!r} (it stays {stored['ef_search']}): {exc}",
+                    stacklevel=2,
+                )
 
     @property
     def collection(self) -> chromadb.Collection:
@@ -168,8 +172,12 @@ class NewsStore:
         return self.collection.count()
 
     # --- ingestion -------------------------------------------------------------------------
-    def ingest(self, items: Iterable[Article | Failure], progress: bool | None = None,
-               total: int | None = None) -> IngestReport:
+    def ingest(
+        self,
+        items: Iterable[Article | Failure],
+        progress: bool | None = None,
+        total: int | None = None,
+    ) -> IngestReport:
         """Store articles; report each as added, updated, unchanged or failed (with the reason)."""
         report = IngestReport()
         start = time.perf_counter()
@@ -197,17 +205,20 @@ class NewsStore:
         report.seconds = time.perf_counter() - start
         return report
 
-    def _plan(self, article: Article, seen: dict[str, str], report: IngestReport
-              ) -> _Pending | None:
+    def _plan(
+        self, article: Article, seen: dict[str, str], report: IngestReport
+    ) -> _Pending | None:
         if not article.text.strip():
             report.failed.append(Failure(article.origin or article.id, "the article has no text"))
             return None
         if len(article.text) > self.settings.max_article_chars:
-            report.failed.append(Failure(
-                article.origin or article.id,
-                f"the article is {len(article.text):,} characters, over the limit of "
-                f"{self.settings.max_article_chars:,} (setting store.max_article_chars)",
-            ))
+            report.failed.append(
+                Failure(
+                    article.origin or article.id,
+                    f"the article is {len(article.text):,} characters, over the limit of "
+                    f"{self.settings.max_article_chars:,} (setting store.max_article_chars)",
+                )
+            )
             return None
         if seen.get(article.id) == article.fingerprint:
             report.unchanged.append(article.id)
@@ -224,8 +235,13 @@ class NewsStore:
         ):
             report.unchanged.append(article.id)
             return None
-        return _Pending(article, chunks, sorted(old_ids - new_ids), existed=bool(old_ids),
-                        replaced_ids=sorted(old_ids & new_ids))
+        return _Pending(
+            article,
+            chunks,
+            sorted(old_ids - new_ids),
+            existed=bool(old_ids),
+            replaced_ids=sorted(old_ids & new_ids),
+        )
 
     def _write(self, batch: list[_Pending], report: IngestReport) -> None:
         chunks = [c for p in batch for c in p.chunks]
@@ -251,19 +267,26 @@ class NewsStore:
             low = not self.settings.chroma_host and free_bytes(self.settings.path) < 2**20
             if (is_disk_full(exc) or low) and not self._disk_full:
                 where = self.settings.chroma_host or self.settings.path
-                self._disk_full = (f"could not be stored: the disk is full (No space left on "
-                                   f"device) under {where}; free some space and ingest again")
+                self._disk_full = (
+                    f"could not be stored: the disk is full (No space left on "
+                    f"device) under {where}; free some space and ingest again"
+                )
                 if not isinstance(exc, OSError):  # Chroma's (not the keyword log's) failure
                     self._blocked = self._disk_full = (
                         f"{self._disk_full} in a new process (this one cannot write to Chroma "
-                        "again)")
+                        "again)"
+                    )
             if len(batch) > 1 and not self._disk_full:  # find the article at fault
                 for pending in batch:
                     self._write([pending], report)
                 return
             for pending in batch:
-                report.failed.append(Failure(pending.article.origin or pending.article.id,
-                                             self._disk_full or f"could not be stored: {exc}"))
+                report.failed.append(
+                    Failure(
+                        pending.article.origin or pending.article.id,
+                        self._disk_full or f"could not be stored: {exc}",
+                    )
+                )
             return
         report.chunks_written += len(chunks)
         for p in batch:
@@ -291,14 +314,16 @@ class NewsStore:
             listener.upsert(chunks)
 
     # --- reading ---------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, filters: Filters | None = None
-               ) -> list[tuple[Document, float]]:
+    def search(
+        self, query: str, k: int = 10, filters: Filters | None = None
+    ) -> list[tuple[Document, float]]:
         """Dense search: (chunk, cosine similarity) pairs, best first."""
         vector = self.embeddings.embed_query(query)
         return self.search_by_vector(vector, k, filters)
 
-    def search_by_vector(self, vector: list[float], k: int = 10, filters: Filters | None = None
-                         ) -> list[tuple[Document, float]]:
+    def search_by_vector(
+        self, vector: list[float], k: int = 10, filters: Filters | None = None
+    ) -> list[tuple[Document, float]]:
         where = filters.to_where() if filters else None
         found = self.vectorstore.similarity_search_by_vector_with_relevance_scores(
             vector, k=k, filter=where
@@ -337,12 +362,17 @@ class NewsStore:
             if not got["ids"]:
                 break
             for meta in got["metadatas"]:
-                row = rows.setdefault(meta["article_id"], {
-                    "id": meta["article_id"], "title": meta.get("title", ""),
-                    "source": meta.get("source", ""), "published": meta.get("published", ""),
-                    "url": meta.get("url", ""), "chunks": 0,
-                })
+                row = rows.setdefault(
+                    meta["article_id"],
+                    {
+                        "id": meta["article_id"],
+                        "title": meta.get("title", ""),
+                        "source": meta.get("source", ""),
+                        "published": meta.get("published", ""),
+                        "url": meta.get("url", ""),
+                        "chunks": 0,
+                    },
+                )
                 row["chunks"] += 1
             offset += len(got["ids"])
         return sorted(rows.values(), key=lambda r: (r["published"], r["title"]), reverse=True)
-

@@ -28,6 +28,9 @@ SAMPLES = ROOT / "samples" / "news"
 SAMPLE_QA = ROOT / "samples" / "qa.jsonl"
 SHARED = ROOT.parent / "shared" / "data"
 TESLA_ID = "ue2a2680cd103aada"
+# The JSON shape of an answer (`newsqa ask --json`, the UI's /ask) and of each of its citations.
+ANSWER_KEYS = {"text", "refused", "citations", "sources", "standalone_question"}
+CITATION_KEYS = {"n", "article_id", "title", "source", "published", "url", "quote"}
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = set(

@@ -8,6 +8,7 @@ import socket
 
 import gradio as gr
 import pytest
+from conftest import ANSWER_KEYS, CITATION_KEYS
 
 import ui
 from qa.types import Answer, Citation, Source
@@ -224,17 +225,9 @@ def test_ingestion_reports_each_item_by_its_file_name(handlers, tmp_path):
 
 def test_api_function_returns_the_answer_json(handlers):
     first = handlers.ask_api(TESLA)
-    assert set(first) == {"text", "refused", "citations", "sources", "standalone_question"}
+    assert set(first) == ANSWER_KEYS
     assert first["refused"] is False and "Baidu" in first["text"]
-    assert set(first["citations"][0]) == {
-        "n",
-        "article_id",
-        "title",
-        "source",
-        "published",
-        "url",
-        "quote",
-    }
+    assert set(first["citations"][0]) == CITATION_KEYS
     history = json.dumps(
         [{"role": "user", "content": TESLA}, {"role": "assistant", "content": first["text"]}]
     )

@@ -16,12 +16,19 @@ import time
 from pathlib import Path
 
 import httpx
+import hypothesis
 import numpy as np
 import pytest
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+# Hypothesis: the same examples on every run, so CI cannot fail on one it never saw before;
+# `pytest --hypothesis-profile=explore` draws fresh ones to look for new failures.
+hypothesis.settings.register_profile("repeatable", derandomize=True)
+hypothesis.settings.register_profile("explore", derandomize=False)
+hypothesis.settings.load_profile("repeatable")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "news"

@@ -20,7 +20,7 @@ import pytest
 from conftest import FakeChatModel, FakeEmbeddings
 from fuzz_corpus import Corpus, check, html_page, make_corpus
 from helpers_http import LocalServer
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from qa.chain import NewsQA
@@ -215,6 +215,7 @@ RSS = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><titl
     cut=st.none() | st.integers(0, 900),
     flips=st.lists(st.tuples(st.integers(0, 900), st.integers(0, 255)), max_size=6),
 )
+@example(cut=99, flips=[(822, 0)])  # a NUL in the XML declaration: feedparser raised ValueError
 def test_a_cut_or_corrupted_feed_never_stops_the_ingestion(server, cut, flips):
     server.routes["/fz/pier"] = (200, {"Content-Type": "text/html"}, html_page("Pier", BODY))
     feed = mutate(RSS.format(base=server.base_url, body=BODY).encode(), cut, flips)

@@ -260,7 +260,12 @@ class _Loader:
         try:
             parsed = feedparser.parse(_safe_char_refs(page.data), response_headers=headers)
         except Exception as exc:  # feedparser's lenient parser raises on some broken feeds
-            raise BadInput(f"not a readable RSS/Atom feed ({_reason(exc)})") from exc
+            problem = (
+                "it holds a NUL byte, which XML does not allow"
+                if "null character" in str(exc)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            raise BadInput(f"not a readable RSS/Atom feed ({problem})") from exc
         if not parsed.entries:
             problem = parsed.get("bozo_exception")
             if isinstance(problem, SAXParseException):

@@ -160,10 +160,52 @@ class LocalChatModel(BaseChatModel):
         # llama.cpp contexts are not thread-safe: callers (UI users) queue here.
         with self._lock:
             llm = self._load()
-            for token in llm.chat(_to_chat(messages), config=self._config(stop), stream=True):
+            prompt = llm._apply_template(_to_chat(messages))
+            for token in generate(llm, prompt, self._config(stop)):
                 if run_manager:
                     run_manager.on_llm_new_token(token)
                 yield ChatGenerationChunk(message=AIMessageChunk(content=token))
+
+
+def generate(llm, prompt: str, config) -> Iterator[str]:
+    """Stream a completion, reading only the part of the prompt not already in the KV cache.
+
+    Every answer prompt starts with the same instructions and worked examples, so after the
+    first call only the sources and the question are read: the prompt, not the answer, is most
+    of a local model's time on 2 cores (docs/models.md). `llm` is an `_open_gguf` model.
+    """
+    from cyllama.llama.llama_cpp import llama_batch_get_one
+
+    tokens = list(llm.vocab.tokenize(prompt, add_special=config.add_bos, parse_special=True))
+    ctx = llm._ensure_context(len(tokens), config)
+    cached = llm.cached_tokens
+    keep = 0
+    while keep < min(len(cached), len(tokens) - 1) and cached[keep] == tokens[keep]:
+        keep += 1
+    if not ctx.memory_seq_rm(0, keep, -1):  # this model's cache cannot be cut: read it all
+        ctx.kv_cache_clear()
+        keep = 0
+    llm.cached_tokens = tokens[:keep]
+    for i in range(keep, len(tokens), config.n_batch):
+        ctx.decode(llama_batch_get_one(tokens[i : i + config.n_batch], i))
+    llm.cached_tokens = list(tokens)
+    sampler = llm._ensure_sampler(config)
+    text, stops = "", list(config.stop_sequences or [])
+    for _ in range(config.max_tokens):
+        token = sampler.sample(ctx, -1)
+        if llm.vocab.is_eog(token):
+            return
+        piece = llm.vocab.token_to_piece(token, special=True)
+        ctx.decode(llama_batch_get_one([token], len(llm.cached_tokens)))
+        llm.cached_tokens.append(token)
+        joined = text + piece  # `text` holds no stop sequence: it would have ended the loop
+        cut = min((joined.find(s) for s in stops if s in joined), default=-1)
+        if cut >= 0:
+            if cut > len(text):
+                yield joined[len(text) : cut]
+            return
+        text = joined
+        yield piece
 
 
 def _open_gguf(model: LocalChatModel):
@@ -171,12 +213,15 @@ def _open_gguf(model: LocalChatModel):
     from cyllama.llama.llama_cpp import LlamaContext, LlamaContextParams
 
     class _ThreadedLLM(LLM):
-        # cyllama leaves llama.cpp's default of 4 threads, 2-4x slower on a 2-core machine.
+        cached_tokens: list[int] = []  # what the context's KV cache holds, for `generate`
+
+        # cyllama leaves llama.cpp's default of 4 threads, 2-4x slower on a 2-core machine; and
+        # it clears the KV cache before every call, where `generate` reuses the shared prefix.
         def _ensure_context(self, prompt_length, config):
             required = config.n_ctx or prompt_length + config.max_tokens
             if self._ctx is not None and self._ctx_size >= required:
-                self._ctx.kv_cache_clear()
                 return self._ctx
+            self.cached_tokens = []
             params = LlamaContextParams()
             params.n_ctx = required
             params.n_batch = config.n_batch

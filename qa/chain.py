@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda, RunnablePassthrough
 
@@ -17,10 +18,19 @@ from vectorstore.load import load_sources
 from vectorstore.store import NewsStore
 from vectorstore.types import Filters, IngestReport
 
-from .cite import verify
+from . import reader
+from .cite import is_refusal, verify
+from .context import focus_sources
 from .extract import extractive_answer
 from .models import get_chat_model
-from .prompts import ANSWER_PROMPT, CANNOT_ANSWER, CONDENSE_PROMPT, format_sources, prompt_text
+from .prompts import (
+    ANSWER_PROMPT,
+    CANNOT_ANSWER,
+    CONDENSE_PROMPT,
+    SHORT_PROMPT,
+    format_sources,
+    prompt_text,
+)
 from .retrieve import Retriever, make_retriever, store_errors
 from .settings import Settings, get_settings
 from .types import Answer, Source
@@ -107,9 +117,19 @@ class NewsQA:
                     or CANNOT_ANSWER
                 )
             )
+        elif self.answer_first:
+            # One line is the whole reply: stopping at its end saves the model's afterthoughts.
+            generate = SHORT_PROMPT | self.chat_model.bind(stop=["\n"]) | StrOutputParser()
         else:
             generate = ANSWER_PROMPT | self.chat_model | StrOutputParser()
         return RunnableBranch((lambda x: not x["sources"], nothing_found), generate)
+
+    @property
+    def answer_first(self) -> bool:
+        """Whether the answer-first reader (qa/reader.py) reads the model's reply."""
+        return self.settings.llm.provider != "extractive" and self.settings.llm.reader == (
+            "answer-first"
+        )
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         return self.embeddings.embed_documents(texts)
@@ -128,7 +148,9 @@ class NewsQA:
         return {
             **inputs,
             "sources": sources,
-            "sources_text": format_sources(sources),
+            "sources_text": format_sources(
+                focus_sources(inputs["question"], sources, r.context_chars)
+            ),
             "date_line": f"Today's date is {date}.\n\n" if date else "",
         }
 
@@ -170,9 +192,11 @@ class NewsQA:
         sources: list[Source] = []
         text = ""
         t0 = time.perf_counter()
+        prompt: dict = {}
         for part in self.chain.stream(inputs):
             if "sources" in part:
                 sources = part["sources"]
+                prompt = part
                 timings["retrieve"] = time.perf_counter() - t0
             if part.get("answer"):
                 if not text:
@@ -180,24 +204,59 @@ class NewsQA:
                 text += part["answer"]
                 yield Answer(
                     question=question,
-                    text=text,
+                    text=reader.parse_line(text)[0] if self.answer_first else text,
                     sources=sources,
                     done=False,
                     standalone_question=_if_changed(standalone, question),
                 )
         timings["generate"] = time.perf_counter() - t0 - timings.get("retrieve", 0.0)
         t1 = time.perf_counter()
-        verified, citations, refused = verify(text, sources, self._embed)
+        reading = self._check(standalone, text, sources)
         timings["verify"] = time.perf_counter() - t1
+        if reading.reason in reader.RETRY_REASONS and self.answer_first:
+            t2 = time.perf_counter()
+            text += "\n" + self._retry(prompt, text, reading)
+            reading = self._check(standalone, text.splitlines()[-1], sources)
+            timings["retry"] = time.perf_counter() - t2
         timings["total"] = time.perf_counter() - start
         yield Answer(
             question=question,
-            text=verified,
-            citations=citations,
+            text=reading.text,
+            short_answer=None if reading.refused else reading.short_answer,
+            citations=reading.citations,
             sources=sources,
-            refused=refused,
+            refused=reading.refused,
+            refusal_reason=reading.reason,
+            raw_text=text,
             standalone_question=_if_changed(standalone, question),
             timings=timings,
+        )
+
+    def _retry(self, prompt: dict, reply: str, reading: reader.Reading) -> str:
+        """Ask once more, as the next turn, saying what was wrong with the first short answer.
+
+        The first turn is still in the local model's cache, so only the new turn is read.
+        """
+        messages = SHORT_PROMPT.format_messages(
+            question=prompt["question"],
+            sources_text=prompt["sources_text"],
+            date_line=prompt["date_line"],
+        )
+        messages += [AIMessage(reply.strip()), HumanMessage(reader.retry_request(reading))]
+        return StrOutputParser().invoke(self.chat_model.invoke(messages, stop=["\n"]))
+
+    def _check(self, question: str, text: str, sources: list[Source]) -> reader.Reading:
+        """The model's reply, checked against the question and the passages, with a reason."""
+        if self.answer_first:
+            index = getattr(self.retriever, "index", None)  # the hybrid retriever's BM25 index
+            return reader.read(question, text, sources, self._embed, index and index.idf)
+        if not sources:
+            return reader.Reading(CANNOT_ANSWER, None, [], True, reader.NOTHING_RETRIEVED)
+        if is_refusal(text):
+            return reader.Reading(CANNOT_ANSWER, None, [], True, reader.MODEL_REFUSED)
+        verified, citations, refused = verify(text, sources, self._embed)
+        return reader.Reading(
+            verified, None, citations, refused, reader.UNSUPPORTED if refused else None
         )
 
     def ask(

@@ -85,7 +85,7 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
     return out
 
 
-def _passage_units(source: Source) -> list[tuple[str, bool]]:
+def passage_units(source: Source) -> list[tuple[str, bool]]:
     """A passage's sentences, and neighbouring pairs (so a claim spanning two matches), each with
     whether it is hostile; a pair holding a hostile sentence is left out."""
     sentences = split_sentences(source.text)
@@ -118,7 +118,7 @@ def find_support(
     A claim that a hostile sentence matches at least as well as any other is an echo of injected
     text, and has no support.
     """
-    units = [(s, u, bad) for s in sources for u, bad in _passage_units(s)]
+    units = [(s, u, bad) for s in sources for u, bad in passage_units(s)]
     if not claims or not units:
         return [[] for _ in claims]
     lexical = np.array([[_lexical(c, u) for _, u, _ in units] for c in claims])

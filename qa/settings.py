@@ -30,6 +30,12 @@ class RetrievalSettings(BaseModel):
     min_score: float = Field(
         default=0.2, description="Dense similarity under which a passage is not worth showing."
     )
+    context_chars: int = Field(
+        default=400,
+        ge=0,
+        description="Characters of each passage the model reads: its sentences that share the "
+        "most words with the question, with their neighbours (0: the whole chunk).",
+    )
 
 
 class LLMSettings(BaseModel):
@@ -42,6 +48,12 @@ class LLMSettings(BaseModel):
     )
     local_model: Literal["qwen2.5-0.5b", "qwen2.5-1.5b"] = Field(
         default="qwen2.5-0.5b", description="Which bundled model the local provider runs."
+    )
+    reader: Literal["answer-first", "classic"] = Field(
+        default="answer-first",
+        description="answer-first: the model names the short answer and its source, the answer's "
+        "sentence is the passage's own (qa/reader.py); classic: the model writes the sentences, "
+        "each checked against the passages (qa/cite.py).",
     )
     model_path: Path | None = Field(
         default=None, description="A GGUF file to run instead of the bundled one."

@@ -57,6 +57,15 @@ class Answer(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
     refused: bool = False
+    short_answer: str | None = Field(
+        default=None, description="The name, number, date or few words that answer it."
+    )
+    refusal_reason: str | None = Field(
+        default=None,
+        description="Why it was refused: nothing_retrieved, model_refused, restates_question, "
+        "wrong_type, unsupported or off_topic (qa/reader.py).",
+    )
+    raw_text: str = Field(default="", description="What the model wrote, before any check.")
     standalone_question: str | None = Field(
         default=None, description="The question rewritten from the chat history, when it was."
     )
@@ -72,7 +81,9 @@ class Answer(BaseModel):
         """The shape `newsqa ask --json` prints."""
         return {
             "text": self.text,
+            "short_answer": self.short_answer,
             "refused": self.refused,
+            "refusal_reason": self.refusal_reason,
             "citations": [
                 {
                     k: c.model_dump()[k]
@@ -82,10 +93,13 @@ class Answer(BaseModel):
             ],
             "sources": [s.model_dump() for s in self.sources],
             "standalone_question": self.standalone_question,
+            "raw_text": self.raw_text,
         }
 
     def __str__(self) -> str:
         lines = [self.text]
+        if self.short_answer and not self.refused:
+            lines = [self.short_answer, "", self.text]
         if self.citations:
             lines.append("")
             for c in self.citations:

@@ -36,7 +36,16 @@ SAMPLE_QA = ROOT / "samples" / "qa.jsonl"
 SHARED = ROOT.parent / "shared" / "data"
 TESLA_ID = "ue2a2680cd103aada"
 # The JSON shape of an answer (`newsqa ask --json`, the UI's /ask) and of each of its citations.
-ANSWER_KEYS = {"text", "refused", "citations", "sources", "standalone_question"}
+ANSWER_KEYS = {
+    "text",
+    "short_answer",
+    "refused",
+    "refusal_reason",
+    "citations",
+    "sources",
+    "standalone_question",
+    "raw_text",
+}
 CITATION_KEYS = {"n", "article_id", "title", "source", "published", "url", "quote"}
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -48,6 +57,27 @@ _STOP = set(
 
 def words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+
+
+def new_words(sentence: str, question: str) -> str:
+    """The sentence's longest run of words that the question does not hold: a fake reader's pick
+    of the short answer ("... agreed with Baidu to use its mapping license" -> "to use its ...")."""
+    asked = set(words(question))
+    best: list[str] = []
+    run: list[str] = []
+    for token in sentence.rstrip(".!?").split() + [""]:
+        bare = token.strip(",;:\"'()").lower()
+        if token and bare not in asked:
+            run.append(token.strip(",;:\"'()"))
+            continue
+        while run and run[-1].lower() in _STOP:
+            run.pop()
+        while run and run[0].lower() in _STOP:
+            run.pop(0)
+        if len(words(" ".join(run))) > len(words(" ".join(best))):
+            best = run
+        run = []
+    return " ".join(best)
 
 
 class FakeEmbeddings(Embeddings):
@@ -92,13 +122,22 @@ class FakeChatModel(BaseChatModel):
             history = re.findall(r"User: (.*)", user)
             last = re.search(r"Last question: (.*)", user).group(1)
             return f"{last} (about: {history[-1]})" if history else last
-        best, best_score = "", 0
-        for n, body in re.findall(r"\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\Z)", system, re.S):
+        answer_first = "Question: " in user  # the answer-first prompt: sources in the last turn
+        question = user.rsplit("Question: ", 1)[-1] if answer_first else user
+        best, best_n, best_score = "", 0, 0
+        sources = user if answer_first else system
+        for n, body in re.findall(
+            r"\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\n\nQuestion: |\Z)", sources, re.S
+        ):
             for sentence in re.split(r"(?<=[.!?])\s+", body):
-                score = len(set(words(sentence)) & set(words(user)))
+                score = len(set(words(sentence)) & set(words(question)))
                 if score > best_score:
-                    best, best_score = f"{sentence.strip()} [{n}]", score
-        return best if best_score >= 2 else "I can't answer that from these articles."
+                    best, best_n, best_score = sentence.strip(), n, score
+        if best_score < 2:
+            return "Answer: none" if answer_first else "I can't answer that from these articles."
+        if answer_first:
+            return f"Answer: {new_words(best, question)} [{best_n}]"
+        return f"{best} [{best_n}]"
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=AIMessage(self.respond(messages)))])
@@ -106,6 +145,12 @@ class FakeChatModel(BaseChatModel):
     def _stream(self, messages, stop=None, run_manager=None, **kwargs):
         for token in re.findall(r"\S+\s*", self.respond(messages)):
             yield ChatGenerationChunk(message=AIMessageChunk(content=token))
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """One folder for the real model file, assembled once per test session (1.1 GB)."""
+    return tmp_path_factory.mktemp("models")
 
 
 @pytest.fixture

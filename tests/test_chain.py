@@ -12,7 +12,8 @@ def test_answer_cites_the_article_that_holds_the_fact(fake_qa):
     cited = answer.citations[0]
     assert "mapping license" in cited.quote and cited.published == "2024-04-29"
     assert cited.url.startswith("https://") and cited.source
-    assert str(answer).startswith(answer.text) and cited.title in str(answer)
+    assert str(answer).startswith(answer.short_answer) and answer.text in str(answer)
+    assert cited.title in str(answer) and "mapping license" in answer.short_answer
 
 
 def test_stream_yields_partials_then_the_verified_answer(fake_qa):

@@ -343,6 +343,25 @@ class KeywordIndex:
             live = {self.main_ids[n] for n in np.flatnonzero(self.alive)}
             return live | set(self.tail)
 
+    def idf(self, words: list[str]) -> list[float]:
+        """Each word's BM25 idf over the indexed chunks: rare words weigh most (a word the index
+        has never seen gets the idf of a word in no chunk; a stop word gets 0)."""
+        with self._lock:
+            n_docs = len(self)
+            out = []
+            for word in words:
+                terms = [self.vocab.get(t) for t in tokenize(word)]
+                if not terms:
+                    out.append(0.0)
+                    continue
+                df = 0
+                if terms[0] is not None:
+                    t = terms[0]
+                    df = int(self.main_df[t]) if t < len(self.main_df) else 0
+                    df += sum(1 for v in self.tail.values() if t in v[0])
+                out.append(float(np.log(1 + (n_docs - df + 0.5) / (df + 0.5))))
+            return out
+
     def search(
         self, query: str, k: int = 10, filters: Filters | None = None
     ) -> list[tuple[str, float]]:

@@ -1,0 +1,150 @@
+"""The answer-first reader: the short answer is checked for relevance, kind, support and topic."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import TESLA_ID
+
+from qa import reader
+from qa.context import focus
+from qa.reader import expected_kind, fits_kind, parse_line, read
+from qa.types import Source
+
+LANXIN = Source(
+    n=1,
+    chunk_id="l:0",
+    article_id="l",
+    title="Lanxin cuts EV prices as China price war deepens",
+    source="Metro Wire",
+    published="2024-05-06",
+    text="Hangzhou-based electric vehicle maker Lanxin Auto cut the prices of its Aster and "
+    "Corvid sedans by up to 12 percent on Monday. Rival Corvane followed with cuts of 5 percent.",
+)
+KESTREL = Source(
+    n=2,
+    chunk_id="k:0",
+    article_id="k",
+    title="Kestrel Mobility wins Singapore permit",
+    text="South Korean self-driving startup Kestrel Mobility has received a permit from "
+    "Singapore's Land Transport Authority to test autonomous vehicles on public roads.",
+)
+
+
+def test_the_model_line_is_parsed_into_short_answer_and_marker():
+    assert parse_line("Answer: up to 12 percent [1]") == ("up to 12 percent", [1])
+    assert parse_line("answer - “Land Transport Authority” [2].\nBecause ...") == (
+        "Land Transport Authority",
+        [2],
+    )
+    assert parse_line("The Land Transport Authority. It said so [2].") == (
+        "The Land Transport Authority",
+        [2],
+    )
+
+
+def test_a_supported_short_answer_gets_the_passage_sentence_that_states_it():
+    got = read(
+        "By how much did Lanxin cut its sedan prices?", "Answer: 12 percent [1]", [LANXIN], None
+    )
+    assert not got.refused and got.reason is None and got.short_answer == "12 percent"
+    assert got.text.startswith("Hangzhou-based") and got.text.endswith("[1]")
+    assert got.citations[0].quote in LANXIN.text and got.citations[0].article_id == "l"
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        ("Answer: none", reader.MODEL_REFUSED),
+        ("I can't answer that from these articles.", reader.MODEL_REFUSED),
+        ("Answer: Lanxin cut prices [1]", reader.RESTATES_QUESTION),  # adds nothing
+        ("Answer: 7 percent [1]", reader.UNSUPPORTED),  # no passage says 7 percent
+    ],
+)
+def test_refusals_say_why(reply, reason):
+    got = read("By how much did Lanxin cut its prices?", reply, [LANXIN, KESTREL], None)
+    assert got.refused and got.reason == reason and not got.citations
+
+
+def test_nothing_retrieved_is_its_own_reason():
+    got = read("Who won?", "Answer: Ortiz", [], None)
+    assert got.refused and got.reason == reader.NOTHING_RETRIEVED
+
+
+def test_an_answer_of_the_wrong_kind_is_suspect():
+    assert expected_kind("How many cyclists were injured?") == "number"
+    assert expected_kind("Who was named most valuable player?") == "person"
+    assert expected_kind("Which country's leader resigned this week?") == "name"
+    assert expected_kind("When will the library reopen?") == "date"
+    assert expected_kind("What did Tesla agree with Baidu?") is None
+    assert fits_kind("five", "number") and not fits_kind("several", "number")
+    assert fits_kind("Jalen Ortiz", "person") and not fits_kind("the guard", "person")
+    assert fits_kind("Saturday, October 26", "date") and not fits_kind("soon", "date")
+    got = read(
+        "How many sedans did Lanxin reprice?", "Answer: Aster and Corvid [1]", [LANXIN], None
+    )
+    assert got.refused and got.reason == reader.WRONG_TYPE and got.kind == "number"
+
+
+def test_an_answer_from_a_passage_about_another_story_is_off_topic():
+    # Kestrel's permit passage names an authority, but the question is about something else.
+    question = "Which authority approved the new Northfield ferry timetable this week?"
+    got = read(question, "Answer: Land Transport Authority [2]", [LANXIN, KESTREL], None)
+    assert got.refused and got.reason == reader.OFF_TOPIC
+
+
+def test_the_choices_appended_to_a_question_do_not_count_as_restating_it():
+    question = "Which authority gave Kestrel a permit? Choices: Land Transport Authority, Police"
+    got = read(question, "Answer: Land Transport Authority [2]", [LANXIN, KESTREL], None)
+    assert not got.refused and got.citations[0].article_id == "k"
+
+
+def test_a_headline_supports_an_answer_no_sentence_states():
+    source = KESTREL.model_copy(update={"title": "Kestrel Mobility, a Busan startup, wins permit"})
+    got = read("Which city is Kestrel Mobility from?", "Answer: Busan [2]", [source], None)
+    assert not got.refused and got.citations[0].quote == source.title
+
+
+def test_a_restated_answer_is_retried_once_and_the_second_answer_is_checked(fake_qa, fake_chat):
+    fake_chat.replies = ["Answer: Tesla [1]", "Answer: Baidu's mapping license [1]"]
+    answer = fake_qa.ask("What did Tesla agree with Baidu?")
+    assert not answer.refused and answer.short_answer == "Baidu's mapping license"
+    assert answer.citations[0].article_id == TESLA_ID and "retry" in answer.timings
+    assert answer.raw_text == "Answer: Tesla [1]\nAnswer: Baidu's mapping license [1]"
+    assert "is already in the question" in fake_chat.calls[-1]
+
+
+def test_a_second_bad_answer_is_refused_with_its_reason(fake_qa, fake_chat):
+    fake_chat.replies = ["Answer: Tesla [1]", "Answer: Tesla and Baidu [1]"]
+    answer = fake_qa.ask("What did Tesla agree with Baidu?")
+    assert answer.refused and answer.refusal_reason == reader.RESTATES_QUESTION
+    assert answer.short_answer is None and not answer.citations
+
+
+def test_the_library_question_never_gets_the_bike_lane_vote(fake_qa, fake_chat):
+    question = "What did the Northfield council decide about the library?"
+    for reply in ("Answer: approve protected bike lanes [1]", "Answer: voted 7-2 [1]"):
+        fake_chat.replies = [reply, "Answer: none"]
+        answer = fake_qa.ask(question)
+        assert "bike" not in answer.text.lower() and "7-2" not in answer.text
+        assert answer.refused or "library" in answer.text.lower()
+
+
+def test_the_prompt_reads_focused_passages_but_citations_keep_the_whole_chunk(fake_qa, fake_chat):
+    question = "How many on-street parking spaces does the Mill Street plan remove?"
+    found = fake_qa._retrieve({"question": question, "filters": None})
+    assert "64 on-street parking spaces" in found["sources_text"]
+    assert len(found["sources_text"]) < sum(len(s.text) for s in found["sources"])
+    fake_chat.replies = ["Answer: 64 [3]"]
+    answer = fake_qa.ask(question)
+    assert not answer.refused and answer.short_answer == "64"
+    cited = next(s for s in answer.sources if s.n == answer.citations[0].n)
+    assert len(cited.text) > 400 and answer.citations[0].quote in cited.text
+
+
+def test_focus_keeps_the_best_sentences_with_their_neighbours_in_order():
+    text = " ".join(f"Sentence {i} is filler about nothing." for i in range(10))
+    text += " The toll is $4 per vehicle. It starts in March. More filler follows here."
+    kept = focus("What is the toll per vehicle?", text, 120)
+    assert "The toll is $4 per vehicle." in kept and "Sentence 9" in kept
+    assert kept.index("Sentence 9") < kept.index("toll") < kept.index("March")
+    assert len(kept) <= 130 and focus("anything", "Short.", 120) == "Short."

@@ -40,6 +40,17 @@ CONFIGS: dict[str, dict] = {
     "hybrid": {"retrieval": {"mode": "hybrid"}},
     "extractive": {"llm": {"provider": "extractive"}},
     "qwen-1.5b": {"llm": {"local_model": "qwen2.5-1.5b"}},
+    "qwen-0.5b": {"llm": {"local_model": "qwen2.5-0.5b"}},
+    # The reader as it was before the answer-first format: whole chunks, free sentences.
+    "classic": {
+        "llm": {"reader": "classic", "local_model": "qwen2.5-0.5b"},
+        "retrieval": {"context_chars": 0},
+    },
+    "classic-1.5b": {
+        "llm": {"reader": "classic", "local_model": "qwen2.5-1.5b"},
+        "retrieval": {"context_chars": 0},
+    },
+    "whole-chunks": {"retrieval": {"context_chars": 0}},
 }
 RANK_DEPTH = 10  # articles ranked for hit@k and MRR@k
 JUDGES = ("lexical", "qwen2.5-0.5b", "qwen2.5-1.5b")  # entailment judges for citation scores
@@ -174,6 +185,7 @@ def evaluate_one(qa: NewsQA, gold: Gold, judge: metrics.Entails) -> dict:
     except Exception as exc:  # recorded, scored as wrong, and counted in the summary
         answer = Answer(question=gold.asked, text="", refused=False)
         row["error"] = f"{type(exc).__name__}: {exc}"
+        answer.refusal_reason = None
     latency = time.perf_counter() - start
     query = answer.standalone_question or gold.asked
     depth = max(RANK_DEPTH, qa.settings.retrieval.fetch_k)
@@ -184,7 +196,10 @@ def evaluate_one(qa: NewsQA, gold: Gold, judge: metrics.Entails) -> dict:
     )
     row |= {
         "answer": answer.text,
+        "short_answer": answer.short_answer,
         "refused": answer.refused,
+        "refusal_reason": answer.refusal_reason,
+        "raw_text": answer.raw_text,
         "citations": [
             {"n": c.n, "article_id": c.article_id, "quote": c.quote} for c in answer.citations
         ],
@@ -213,9 +228,15 @@ def evaluate_one(qa: NewsQA, gold: Gold, judge: metrics.Entails) -> dict:
 
 def score_row(row: dict, judge: metrics.Entails) -> dict:
     """The verdicts on one results.jsonl row: answer, retrieval and (for claims) citations."""
+    # The short answer is what the reader claims, so it is what is scored when there is one;
+    # `text_correct` scores the whole text shown, as answers without a short answer are scored.
+    shown, choices = row["answer"], row.get("choices_shown", [])
     verdict = metrics.answer_verdict(
-        row["answer"], row["refused"], row["gold"], row["answerable"], row.get("choices_shown", [])
+        shown, row["refused"], row["gold"], row["answerable"], choices, row.get("short_answer")
     )
+    if row["answerable"]:
+        text = metrics.answer_verdict(shown, row["refused"], row["gold"], True, choices)
+        verdict["text_correct"] = text["correct"]
     ranked, evidence = row["retrieved"], row["evidence"]
     if evidence:
         verdict |= {
@@ -237,6 +258,7 @@ def summarize(rows: list[dict]) -> dict:
     with_evidence = [r for r in answerable if r["evidence"]]
     claims = [r for r in rows if "citation_recall" in r["verdict"]]
     latencies = [r["timings"]["latency"] for r in rows]
+    first_tokens = [r["timings"]["first_token"] for r in rows if "first_token" in r["timings"]]
 
     def mean(items, value):
         return round(sum(map(float, map(value, items))) / len(items), 4) if items else None
@@ -253,6 +275,7 @@ def summarize(rows: list[dict]) -> dict:
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
         "answer_accuracy": mean(answerable, v("correct")),
+        "text_accuracy": mean(answerable, lambda r: r["verdict"].get("text_correct", False)),
         "token_f1": mean(answerable, v("f1")),
         "refusal_accuracy": mean(unanswerable, lambda r: r["refused"]),
         "false_refusal_rate": mean(answerable, lambda r: r["refused"]),
@@ -265,8 +288,21 @@ def summarize(rows: list[dict]) -> dict:
         "answers_with_claims": len(claims),
         "latency_p50_s": pct(50),
         "latency_p95_s": pct(95),
+        "first_token_p50_s": (
+            round(metrics.percentile(first_tokens, 50), 3) if first_tokens else None
+        ),
         "errors": sum("error" in r for r in rows),
+        "refusal_reasons": {
+            "answerable": _reasons(answerable),
+            "unanswerable": _reasons(unanswerable),
+        },
     }
+
+
+def _reasons(rows: list[dict]) -> dict[str, int]:
+    """How many refusals each reason gave (qa.reader.REASONS; "unknown" for older results)."""
+    counts = Counter(r.get("refusal_reason") or "unknown" for r in rows if r["refused"])
+    return dict(sorted(counts.items()))
 
 
 def summarize_all(rows: list[dict], run: dict) -> dict:
@@ -399,7 +435,7 @@ def _brief(s: Settings) -> dict:
         "retrieval": s.retrieval.model_dump(mode="json"),
         "llm": {
             k: s.llm.model_dump(mode="json")[k]
-            for k in ("provider", "local_model", "model", "max_tokens", "temperature")
+            for k in ("provider", "local_model", "reader", "model", "max_tokens", "temperature")
         },
         "embedding_model": s.store.embedding_model or "all-MiniLM-L6-v2 (packaged)",
         "chunk_size": s.store.chunk_size,

@@ -124,23 +124,39 @@ def token_f1(answer: str, golds: Sequence[str]) -> float:
     return best
 
 
+def short_answer_right(short: str, text: str, golds: Sequence[str]) -> bool:
+    """A short answer is right if it holds a gold answer, or if it is part of one ("Blinken" of
+    "Secretary of State Antony Blinken") that the answer's sentence states in full: the reader
+    sees the short answer and the sentence together, and neither names anything else."""
+    if contains_answer(short, golds):
+        return True
+    inner = f" {normalize(short)} "
+    return inner.strip() != "" and any(
+        inner in f" {normalize(g)} " and contains_answer(text, [g]) for g in golds
+    )
+
+
 def answer_verdict(
     answer: str,
     refused: bool,
     golds: Sequence[str],
     answerable: bool,
     shown_choices: Sequence[str] = (),
+    short: str | None = None,
 ) -> dict:
     """correct, f1 and truthfulness (+1 right, 0 refused, -1 wrong) of one answer.
 
     A refusal is the right answer to an unanswerable question (+1); any other reply to one is
     wrong (-1). When the choices were shown, an answer naming more than one of them is not right.
+    With a `short` answer, that is what is judged (`short_answer_right`), not the whole text.
     """
     if not answerable:
         return {"correct": None, "f1": None, "truthfulness": 1 if refused else -1}
-    hits = [c for c in shown_choices if contains_answer(answer, [c])]
-    correct = not refused and contains_answer(answer, golds) and len(hits) <= 1
-    f1 = 0.0 if refused else token_f1(answer, golds)
+    claim = short or answer
+    hits = [c for c in shown_choices if contains_answer(claim, [c])]
+    right = short_answer_right(short, answer, golds) if short else contains_answer(answer, golds)
+    correct = not refused and right and len(hits) <= 1
+    f1 = 0.0 if refused else token_f1(claim, golds)
     return {"correct": correct, "f1": f1, "truthfulness": 0 if refused else (1 if correct else -1)}
 
 

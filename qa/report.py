@@ -10,6 +10,7 @@ from pathlib import Path
 # (summary key, column label); fractions are shown as percentages
 HEADLINE = [
     ("answer_accuracy", "answer accuracy"),
+    ("text_accuracy", "answer accuracy, whole text"),
     ("token_f1", "token F1"),
     ("refusal_accuracy", "refusal accuracy"),
     ("false_refusal_rate", "false refusal rate"),
@@ -21,6 +22,7 @@ HEADLINE = [
     ("citation_precision", "citation precision"),
     ("latency_p50_s", "latency p50 (s)"),
     ("latency_p95_s", "latency p95 (s)"),
+    ("first_token_p50_s", "first token p50 (s)"),
 ]
 COUNTS = ["questions", "answerable", "unanswerable", "answers_with_claims", "errors"]
 TYPE_COLUMNS = [
@@ -73,7 +75,17 @@ def summary_table(summary: dict) -> str:
         ["type"] + [label for _, label in TYPE_COLUMNS],
         [[t] + [fmt(k, s[k]) for k, _ in TYPE_COLUMNS] for t, s in summary["by_type"].items()],
     )
-    return f"{counts}\n\n{head}\n\n{types}"
+    return f"{counts}\n\n{head}\n\n{reasons_line(summary)}\n\n{types}"
+
+
+def reasons_line(summary: dict) -> str:
+    """ "refused, by reason: answerable: unsupported 3, ...; unanswerable: ..." """
+    reasons = summary.get("refusal_reasons") or {}
+    parts = [
+        f"{group}: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none")
+        for group, counts in reasons.items()
+    ]
+    return "refused, by reason: " + ("; ".join(parts) or "not recorded")
 
 
 def comparison(summaries: dict[str, dict]) -> dict:
@@ -90,10 +102,12 @@ def comparison(summaries: dict[str, dict]) -> dict:
         "by_type": {},
     }
     for name, s in summaries.items():
-        out["scores"][name] = {k: s[k] for k in COUNTS + keys}
-        out["ratios"][name] = {k: _ratio(s[k], base[k]) for k in keys}
+        out["scores"][name] = {k: s.get(k) for k in COUNTS + keys}
+        out["scores"][name]["refusal_reasons"] = s.get("refusal_reasons")
+        out["ratios"][name] = {k: _ratio(s.get(k), base.get(k)) for k in keys}
         out["differences"][name] = {
-            k: None if s[k] is None or base[k] is None else round(s[k] - base[k], 4) for k in keys
+            k: None if s.get(k) is None or base.get(k) is None else round(s[k] - base[k], 4)
+            for k in keys
         }
         out["by_type"][name] = {
             t: {k: v[k] for k, _ in TYPE_COLUMNS} for t, v in s["by_type"].items()
@@ -122,8 +136,12 @@ def comparison_table(comp: dict) -> str:
         [label] + [fmt(key, comp["scores"][n][key]) + _versus(comp, n, key) for n in names]
         for key, label in HEADLINE
     ]
-    return f"ratios to {comp['baseline']} (truthfulness: difference)\n\n" + _table(
-        ["metric", *names], rows
+    reasons = "\n".join(f"{n}: {reasons_line(comp['scores'][n])}" for n in names)
+    return (
+        f"ratios to {comp['baseline']} (truthfulness: difference)\n\n"
+        + _table(["metric", *names], rows)
+        + "\n\n"
+        + reasons
     )
 
 
@@ -234,7 +252,18 @@ def _failure(r: dict) -> str:
         f"<p>Q: {escape(r['question'])}</p>"
         f"<p>Gold: {escape(' | '.join(r['gold']) or '(not in the corpus)')}</p>"
         f"<p>Answer: {escape(r['answer'] or r.get('error', ''))}</p>"
-        f"<p>Sources given to the model:</p><ol style='list-style:none'>{sources}</ol></div>"
+        + (
+            f"<p>Short answer: <b>{escape(r['short_answer'])}</b></p>"
+            if r.get("short_answer")
+            else ""
+        )
+        + (
+            f"<p class='muted'>Refused: {escape(r['refusal_reason'])}; the model wrote: "
+            f"{escape(r.get('raw_text') or '(nothing)')}</p>"
+            if r["refused"] and r.get("refusal_reason")
+            else ""
+        )
+        + f"<p>Sources given to the model:</p><ol style='list-style:none'>{sources}</ol></div>"
     )
 
 
@@ -247,6 +276,7 @@ def write_report(path: Path, summary: dict, rows: list[dict]) -> None:
         f"{run['articles_ingested']} articles ingested; {escape(counts)}</p>",
         "<h2>Summary</h2>",
         _html_table(["metric", "value"], [[label, fmt(k, summary[k])] for k, label in HEADLINE]),
+        f"<p>{escape(reasons_line(summary))}</p>",
         "<h2>By question type</h2>",
         _html_table(
             ["type"] + [label for _, label in TYPE_COLUMNS],

@@ -19,6 +19,7 @@ from qa.evaluate import (
     sample_questions,
     select_articles,
 )
+from qa.reader import REASONS
 from vectorstore.load import load_sources
 
 RESULT_KEYS = {
@@ -30,7 +31,10 @@ RESULT_KEYS = {
     "evidence",
     "choices_shown",
     "answer",
+    "short_answer",
     "refused",
+    "refusal_reason",
+    "raw_text",
     "citations",
     "sources",
     "retrieved",
@@ -42,6 +46,7 @@ SUMMARY_KEYS = {
     "answerable",
     "unanswerable",
     "answer_accuracy",
+    "text_accuracy",
     "token_f1",
     "refusal_accuracy",
     "false_refusal_rate",
@@ -55,6 +60,7 @@ SUMMARY_KEYS = {
     "latency_p95_s",
     "by_type",
     "run",
+    "refusal_reasons",
 }
 
 
@@ -90,11 +96,21 @@ def _rows(path) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory):
-    """One eval of all 25 sample questions (21 answerable, 4 not) with the fakes."""
+    """One eval of all 25 sample questions (21 answerable, 4 not) with the fakes.
+
+    The classic reader, whose scores follow from the fake's quoted sentence alone; the
+    answer-first reader's are checked in test_the_answer_first_reader_records_short_answers.
+    """
     from qa.settings import get_settings
 
     tmp = tmp_path_factory.mktemp("eval")
-    settings = get_settings({"cache_dir": tmp / "models", "retrieval": {"min_score": 0.05}})
+    settings = get_settings(
+        {
+            "cache_dir": tmp / "models",
+            "retrieval": {"min_score": 0.05},
+            "llm": {"reader": "classic"},
+        }
+    )
     assert _run(tmp, settings) == 0
     out = tmp / "out"
     return out, _rows(out / "results.jsonl"), json.loads((out / "summary.json").read_text())
@@ -135,6 +151,28 @@ def test_scores_follow_from_the_fake_model(sample_run):
     assert summary["citation_recall"] == 1.0 and summary["citation_precision"] == 1.0
     assert summary["answers_with_claims"] == 24 and summary["errors"] == 0
     assert 0 < summary["latency_p50_s"] <= summary["latency_p95_s"]
+
+
+def test_the_answer_first_reader_records_short_answers(sample_run, settings, tmp_path, capsys):
+    out, classic, _ = sample_run
+    assert _run(tmp_path, settings, "--store", str(out / "store"), "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = _rows(tmp_path / "out" / "results.jsonl")
+    q01 = rows["sample_q01"]
+    assert "mapping license" in q01["short_answer"] and q01["raw_text"].startswith("Answer: ")
+    assert q01["verdict"]["correct"] and q01["answer"].endswith("[1]")
+    # Every refusal says why, and the summary counts the reasons.
+    refused = [r for r in rows.values() if r["refused"]]
+    assert refused and all(r["refusal_reason"] for r in refused)
+    counted = summary["refusal_reasons"]["answerable"] | summary["refusal_reasons"]["unanswerable"]
+    assert sum(summary["refusal_reasons"]["answerable"].values()) == sum(
+        r["answerable"] for r in refused
+    )
+    assert set(counted) <= set(REASONS)
+    assert rows["sample_q25"]["refusal_reason"] == "model_refused"  # the fake says "none"
+    # The short answer is scored; the whole text holds it, so it scores at least as well.
+    assert summary["text_accuracy"] >= summary["answer_accuracy"] > 0.5
+    assert all(r["refusal_reason"] is None for r in classic.values() if not r["refused"])
 
 
 def test_rerun_reuses_the_store_and_compares_configs(sample_run, settings, tmp_path, capsys):

@@ -172,3 +172,18 @@ def test_hand_labels_are_well_formed():
     assert {r["split"] for r in rows} == {"dev", "heldout"}
     assert all(isinstance(r["supported"], bool) and r["claim"] and r["passage"] for r in rows)
     assert 0.35 < sum(r["supported"] for r in rows) / len(rows) < 0.65
+
+
+def test_a_short_answer_is_judged_with_its_sentence():
+    from qa.metrics import answer_verdict
+
+    gold = ["Secretary of State Antony Blinken"]
+    sentence = "Secretary of State Antony Blinken arrived in Kyiv on Sunday. [1]"
+    assert answer_verdict(sentence, False, gold, True, short="Blinken")["correct"]
+    # part of the gold, but the sentence does not state the gold: not enough
+    assert not answer_verdict("Blinken visited. [1]", False, gold, True, short="Blinken")["correct"]
+    # a wrong short answer is wrong even when its sentence also names the right one
+    text = "Chick-fil-A was slowest; McDonald's came second. [1]"
+    assert not answer_verdict(text, False, ["Chick-fil-A"], True, short="McDonald's")["correct"]
+    assert answer_verdict(text, False, ["Chick-fil-A"], True, short="Chick-fil-A")["correct"]
+    assert answer_verdict("May 11 [1]", False, ["May"], True, short="May 11")["correct"]

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import gradio as gr
 
 from qa.chain import NewsQA
+from qa.retrieve import question_date_for
 from qa.settings import get_settings
 from qa.types import Answer, Source
 
@@ -55,6 +56,7 @@ THEME = gr.themes.Soft(
 )
 CSS = """
 .nq-answer { line-height: 1.6; }
+.nq-short { font-size: 1.15em; margin-bottom: .25em; }
 #chat .examples { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: .7em;
   max-width: 760px; margin: 0 auto; }
 #chat button.example { border: 1px solid var(--border-color-primary); border-radius: 10px;
@@ -196,8 +198,13 @@ def render_answer(answer: Answer, turn: str | None = None, filtered: bool = Fals
         )
         for n in order
     )
+    short = (
+        f'<div class="nq-short"><strong>{esc(answer.short_answer)}</strong></div>'
+        if answer.short_answer
+        else ""
+    )
     parts = [
-        f'<div class="nq-answer">{text}</div>',
+        f'<div class="nq-answer">{short}{text}</div>',
         searched,
         f'<details class="nq-sources" open><summary>Sources ({len(order)})</summary>'
         f"{cards}</details>",
@@ -313,7 +320,7 @@ class Handlers:
                 question,
                 history=history or None,
                 filters=filters,
-                question_date=date.today().isoformat(),
+                question_date=question_date_for(question),
             ):
                 if not answer.done:
                     chat = [
@@ -365,7 +372,12 @@ class Handlers:
         if not (question or "").strip():
             raise gr.Error("The question is empty.")
         try:
-            answer = self.qa.ask(question, history=history, filters=parsed)
+            answer = self.qa.ask(
+                question,
+                history=history,
+                filters=parsed,
+                question_date=question_date_for(question),
+            )
         except Exception as exc:
             log.exception("answering %r failed", question)
             raise gr.Error(explain(exc)) from exc

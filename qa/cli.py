@@ -97,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--date",
         dest="question_date",
         metavar="YYYY-MM-DD",
-        help="the date the question is asked on ('this week' is the week before it)",
+        help="the date the question is asked on ('this week' is the week before it); "
+        "default: today for a question that says when (this week, yesterday, recently), "
+        "none for any other",
     )
     _common(p)
 
@@ -170,6 +172,7 @@ def cmd_ingest(args, settings: Settings) -> int:
 
 def cmd_ask(args, settings: Settings) -> int:
     from . import NewsQA
+    from .retrieve import question_date_for
 
     qa = NewsQA(settings)
     if qa.count() == 0:
@@ -178,12 +181,13 @@ def cmd_ask(args, settings: Settings) -> int:
         raise RuntimeError(f"the store at {where} is empty; run `newsqa ingest` first")
     filters = {"sources": args.outlets, "date_from": args.date_from, "date_to": args.date_to}
     filters = {k: v for k, v in filters.items() if v} or None
+    when = args.question_date or question_date_for(args.question)
     if args.json:
-        answer = qa.ask(args.question, filters=filters, question_date=args.question_date)
+        answer = qa.ask(args.question, filters=filters, question_date=when)
         print(json.dumps(answer.to_json_dict(), ensure_ascii=False))
         return 0
     shown = 0
-    for answer in qa.ask_stream(args.question, filters=filters, question_date=args.question_date):
+    for answer in qa.ask_stream(args.question, filters=filters, question_date=when):
         if not answer.done and sys.stdout.isatty():
             print(answer.text[shown:], end="", flush=True)
             shown = len(answer.text)

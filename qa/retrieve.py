@@ -267,6 +267,29 @@ def word_set(text: str) -> frozenset[str]:
     return frozenset(tokenize(text))
 
 
+# Words that tie a question to the date it is asked on ("this week", "yesterday", "latest").
+TIME_RELATIVE = re.compile(
+    r"\b(?:this|last|next|past|coming)\s+(?:week|weekend|month|year|morning|evening|night|"
+    r"spring|summer|fall|autumn|winter|season|few\s+days|days)\b"
+    r"|\b(?:today|tonight|yesterday|tomorrow|recently|recent|latest|lately|currently|so\s+far|"
+    r"upcoming|now|this\s+(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b"
+    r"|\bon\s+(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
+    re.IGNORECASE,
+)
+
+
+def question_date_for(question: str, today: date | None = None) -> str | None:
+    """Today's date for a question that says when ("this week", "yesterday"), else None.
+
+    What the UI and the CLI pass by default: a time-relative question is read against today
+    (the prompt's date line and the retriever's date prior), any other question is not, so an
+    old story is found as well as a new one.
+    """
+    if not TIME_RELATIVE.search(question):
+        return None
+    return (today or date.today()).isoformat()
+
+
 def date_prior(
     question_day: date | None, published: str, window: tuple[int, int], decay: float
 ) -> float:

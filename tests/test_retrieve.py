@@ -199,3 +199,20 @@ def test_a_chroma_server_ingests_and_searches(tmp_path, fake_embeddings, chroma_
     found = HybridRetriever(store, index).retrieve("Zorbulon resignation", 2)
     assert article_ids(found)[0] == "zorb"
     assert index.sync(store) == {"added": 0, "removed": 0}
+
+
+def test_today_is_the_question_date_only_for_questions_that_say_when():
+    from datetime import date
+
+    from qa.retrieve import question_date_for
+
+    today = date(2026, 12, 2)
+    for question in (
+        "Which airline ordered 50 new jets this week?",
+        "What did the mayor say yesterday?",
+        "Who recently resigned from the board?",
+        "What happened on Tuesday at the harbor?",
+    ):
+        assert question_date_for(question, today) == "2026-12-02", question
+    for question in ("What did Tesla agree with Baidu?", "Who won the 2024 Tour de France?"):
+        assert question_date_for(question, today) is None, question

@@ -54,7 +54,7 @@ def test_answer_streams_then_ends_cited_and_linked(handlers):
     outputs = list(handlers.respond(TESLA, [], []))
     partials = [chat[-1]["content"] for _, chat, _, _ in outputs[:-1]]
     assert len(partials) > 2 and all("nq-cursor" in p for p in partials)
-    assert any("Baidu" in p for p in partials), "partial text is shown while it is written"
+    assert any("mapping" in p for p in partials), "partial text is shown while it is written"
     textbox, chat, history, _ = outputs[-1]
     final = chat[-1]["content"]
     assert textbox == "" and chat[0] == {"role": "user", "content": TESLA}
@@ -62,6 +62,7 @@ def test_answer_streams_then_ends_cited_and_linked(handlers):
     assert anchor, final
     assert f'id="{anchor.group(1)}"' in final  # the [1] leads to its source card
     assert "<mark>" + BAIDU_SENTENCE.replace("'", "&#x27;") in final
+    assert re.search(r'<div class="nq-short"><strong>[^<]*mapping license[^<]*</strong>', final)
     assert "Metro Wire" in final and "2024-04-29" in final
     assert 'href="https://metrowire.example/business/2024/04/29/tesla-baidu' in final
     assert final.index("nq-sources") < final.index("Other retrieved passages")

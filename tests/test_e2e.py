@@ -13,11 +13,11 @@ SEED_TXT = SHARED / "seed" / "tesla-china-2024-04-29.txt"
 
 
 @pytest.fixture(scope="module")
-def real_qa(tmp_path_factory):
+def real_qa(tmp_path_factory, model_cache):
     from qa.chain import NewsQA
 
     tmp = tmp_path_factory.mktemp("e2e")
-    qa = NewsQA({"store": {"path": tmp / "store"}, "cache_dir": tmp / "models"})
+    qa = NewsQA({"store": {"path": tmp / "store"}, "cache_dir": model_cache})
     report = qa.ingest([str(SAMPLES)], progress=False)
     assert report.counts()["added"] == len(list(SAMPLES.glob("*.txt"))) and not report.failed
     return qa
@@ -25,8 +25,9 @@ def real_qa(tmp_path_factory):
 
 def test_real_models_answer_and_cite_the_tesla_article(real_qa):
     answer = real_qa.ask("What did Tesla agree with Baidu?")
-    assert not answer.refused, answer.text
+    assert not answer.refused, (answer.raw_text, answer.refusal_reason)
     assert "mapping" in answer.text.lower() and "[" in answer.text
+    assert answer.short_answer and answer.raw_text.startswith("Answer:")
     cited = {c.article_id: c for c in answer.citations}
     assert TESLA_ID in cited
     assert "mapping license" in cited[TESLA_ID].quote
@@ -35,7 +36,13 @@ def test_real_models_answer_and_cite_the_tesla_article(real_qa):
 
 def test_real_models_refuse_what_the_articles_do_not_say(real_qa):
     answer = real_qa.ask("Who won the 2024 Tour de France?")
-    assert answer.refused and answer.citations == []
+    assert answer.refused and answer.citations == [] and answer.refusal_reason
+
+
+def test_real_models_never_answer_the_library_question_with_the_bike_lanes(real_qa):
+    answer = real_qa.ask("What did the Northfield council decide about the library?")
+    assert "bike" not in answer.text.lower(), (answer.raw_text, answer.text)
+    assert answer.refused or "library" in answer.text.lower()
 
 
 def _newsqa(*args, env):
@@ -49,11 +56,11 @@ def _newsqa(*args, env):
 
 
 @pytest.mark.skipif(not SEED_TXT.exists(), reason="../shared/data is not here")
-def test_cli_ingest_then_ask_json_over_the_seed_article(tmp_path):
+def test_cli_ingest_then_ask_json_over_the_seed_article(tmp_path, model_cache):
     env = {
         **os.environ,
         "NEWSQA_STORE__PATH": str(tmp_path / "store"),
-        "NEWSQA_CACHE_DIR": str(tmp_path / "models"),
+        "NEWSQA_CACHE_DIR": str(model_cache),
     }
     ingest = _newsqa("ingest", str(SEED_TXT), env=env)
     assert ingest.returncode == 0, ingest.stderr

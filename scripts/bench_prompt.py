@@ -1,0 +1,95 @@
+"""Time the local model on real answer prompts: whole prompt read each time vs the cached prefix.
+
+    .venv/bin/python scripts/bench_prompt.py RESULTS.jsonl [--model qwen2.5-1.5b] [--n 8]
+
+RESULTS.jsonl is a `newsqa eval` results file: its rows hold the question, its date and the
+passages the model was shown. Each prompt is asked twice in a row: once after clearing the
+model's KV cache (every token read, as cyllama does by default) and once with the cache as the
+previous question left it (`qa.models.generate` reads only what differs: the worked examples
+and instructions are shared). Prints the first-token and whole-answer seconds of both, and the
+prompt's length in tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from qa.context import focus_sources  # noqa: E402
+from qa.models import get_chat_model  # noqa: E402
+from qa.prompts import SHORT_PROMPT, format_sources  # noqa: E402
+from qa.settings import get_settings  # noqa: E402
+from qa.types import Source  # noqa: E402
+
+
+def prompt_inputs(row: dict, context_chars: int) -> dict:
+    sources = [
+        Source(
+            n=s["n"],
+            chunk_id=f"{s['article_id']}:{s['n']}",
+            article_id=s["article_id"],
+            title=s["title"],
+            published=s.get("published") or "",
+            text=s["text"],
+        )
+        for s in row["sources"]
+    ]
+    date = row.get("question_date")
+    return {
+        "question": row["question"],
+        "sources_text": format_sources(focus_sources(row["question"], sources, context_chars)),
+        "date_line": f"Today's date is {date}.\n\n" if date else "",
+    }
+
+
+def timed(model, inputs: dict) -> tuple[float, float, str]:
+    messages = SHORT_PROMPT.format_messages(**inputs)
+    start, first, text = time.perf_counter(), None, ""
+    for chunk in model.stream(messages, stop=["\n"]):
+        first = first or time.perf_counter() - start
+        text += str(chunk.content)
+    return first or 0.0, time.perf_counter() - start, text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--model", default=None, help="qwen2.5-0.5b or qwen2.5-1.5b")
+    parser.add_argument("--n", type=int, default=8, help="prompts to time")
+    args = parser.parse_args()
+    settings = get_settings({"llm": {"local_model": args.model}} if args.model else None)
+    model = get_chat_model(settings)
+    rows = [json.loads(line) for line in args.results.read_text("utf-8").splitlines()]
+    rows = [r for r in rows if r.get("sources")][: args.n]
+    cold, warm, lengths = [], [], []
+    chars = settings.retrieval.context_chars
+    timed(model, prompt_inputs(rows[-1], chars))  # loads the model
+    for i, row in enumerate(rows):
+        model._llm.cached_tokens = []  # nothing cached: every token of the prompt is read
+        model._llm._ctx.kv_cache_clear()
+        cold.append(timed(model, prompt_inputs(row, chars)))
+        lengths.append(len(model._llm.cached_tokens))
+        timed(model, prompt_inputs(rows[i - 1], chars))  # the question before it, as in use
+        warm.append(timed(model, prompt_inputs(row, chars)))
+        print(
+            f"{lengths[-1]:4d} tokens  cold first {cold[-1][0]:5.2f} s total {cold[-1][1]:5.2f} s"
+            f"  cached prefix first {warm[-1][0]:5.2f} s total {warm[-1][1]:5.2f} s"
+            f"  {warm[-1][2]!r}"
+        )
+    med = statistics.median
+    print(
+        f"\nmodel {settings.llm.local_model}, {len(rows)} prompts, median {med(lengths):.0f} "
+        f"tokens: first token {med(c[0] for c in cold):.2f} s -> {med(w[0] for w in warm):.2f} s, "
+        f"whole answer {med(c[1] for c in cold):.2f} s -> {med(w[1] for w in warm):.2f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

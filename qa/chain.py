@@ -213,7 +213,8 @@ class NewsQA:
         t1 = time.perf_counter()
         reading = self._check(standalone, text, sources)
         timings["verify"] = time.perf_counter() - t1
-        if reading.reason in reader.RETRY_REASONS and self.answer_first:
+        retry = self.answer_first and self.settings.llm.retry
+        if retry and reading.reason in reader.RETRY_REASONS:
             t2 = time.perf_counter()
             text += "\n" + self._retry(prompt, text, reading)
             reading = self._check(standalone, text.splitlines()[-1], sources)

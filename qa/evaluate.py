@@ -41,6 +41,7 @@ CONFIGS: dict[str, dict] = {
     "extractive": {"llm": {"provider": "extractive"}},
     "qwen-1.5b": {"llm": {"local_model": "qwen2.5-1.5b"}},
     "qwen-0.5b": {"llm": {"local_model": "qwen2.5-0.5b"}},
+    "retry": {"llm": {"retry": True}},
     # The reader as it was before the answer-first format: whole chunks, free sentences.
     "classic": {
         "llm": {"reader": "classic", "local_model": "qwen2.5-0.5b"},

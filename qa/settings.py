@@ -57,6 +57,12 @@ class LLMSettings(BaseModel):
         "sentence is the passage's own (qa/reader.py); classic: the model writes the sentences, "
         "each checked against the passages (qa/cite.py).",
     )
+    retry: bool = Field(
+        default=False,
+        description="Ask the model once more when its short answer restates the question, is of "
+        "the wrong kind or is stated by no passage. Off: on 200 realtimeqa questions 48 retries "
+        "(both models) gave no answer at all (docs/evaluation.md).",
+    )
     model_path: Path | None = Field(
         default=None, description="A GGUF file to run instead of the bundled one."
     )

@@ -105,6 +105,7 @@ def test_a_headline_supports_an_answer_no_sentence_states():
 
 
 def test_a_restated_answer_is_retried_once_and_the_second_answer_is_checked(fake_qa, fake_chat):
+    fake_qa.settings.llm.retry = True
     fake_chat.replies = ["Answer: Tesla [1]", "Answer: Baidu's mapping license [1]"]
     answer = fake_qa.ask("What did Tesla agree with Baidu?")
     assert not answer.refused and answer.short_answer == "Baidu's mapping license"
@@ -114,10 +115,18 @@ def test_a_restated_answer_is_retried_once_and_the_second_answer_is_checked(fake
 
 
 def test_a_second_bad_answer_is_refused_with_its_reason(fake_qa, fake_chat):
+    fake_qa.settings.llm.retry = True
     fake_chat.replies = ["Answer: Tesla [1]", "Answer: Tesla and Baidu [1]"]
     answer = fake_qa.ask("What did Tesla agree with Baidu?")
     assert answer.refused and answer.refusal_reason == reader.RESTATES_QUESTION
     assert answer.short_answer is None and not answer.citations
+
+
+def test_without_retry_the_first_reason_stands_and_the_model_is_asked_once(fake_qa, fake_chat):
+    fake_chat.replies = ["Answer: Tesla [1]", "Answer: Baidu's mapping license [1]"]
+    answer = fake_qa.ask("What did Tesla agree with Baidu?")
+    assert answer.refused and answer.refusal_reason == reader.RESTATES_QUESTION
+    assert "retry" not in answer.timings and len(fake_chat.replies) == 1
 
 
 def test_the_library_question_never_gets_the_bike_lane_vote(fake_qa, fake_chat):

@@ -264,10 +264,9 @@ def read(
     if not short or _NONE.match(short) or is_refusal(short):
         return _refuse(MODEL_REFUSED)
     body = question_body(question)
-    if not (stems(short) - stems(body)):
-        return _refuse(RESTATES_QUESTION, short)
+    restates = not (stems(short) - stems(body))
     kind = expected_kind(body)
-    if not fits_kind(short, kind):
+    if not restates and not fits_kind(short, kind):
         return Reading(CANNOT_ANSWER, short, [], True, WRONG_TYPE, kind)
     # Only passages about the question may answer it: a name found in an article on another
     # story is a coincidence, not an answer.
@@ -275,11 +274,15 @@ def read(
     found = candidate_sentences(short, on_topic)
     if not found:
         off = bool(candidate_sentences(short, sources)) or not on_topic
-        return _refuse(OFF_TOPIC if off else UNSUPPORTED, short)
+        return _refuse(RESTATES_QUESTION if restates else OFF_TOPIC if off else UNSUPPORTED, short)
     source, sentence = _best(body, markers, found, embed)
-    return Reading(
-        f"{sentence} [{source.n}]", short, [Citation.from_source(source, sentence)], False
-    )
+    # A short answer taken from the question ("Baidu" for "What did Tesla agree with Baidu?")
+    # answers nothing, but the on-topic sentence that best matches the question and names it
+    # may: it is shown without a short answer, and only if it adds to the question.
+    if restates and not (stems(sentence) - stems(body)):
+        return _refuse(RESTATES_QUESTION, short)
+    citation = Citation.from_source(source, sentence)
+    return Reading(f"{sentence} [{source.n}]", None if restates else short, [citation], False)
 
 
 def _best(

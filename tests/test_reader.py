@@ -56,7 +56,6 @@ def test_a_supported_short_answer_gets_the_passage_sentence_that_states_it():
     [
         ("Answer: none", reader.MODEL_REFUSED),
         ("I can't answer that from these articles.", reader.MODEL_REFUSED),
-        ("Answer: Lanxin cut prices [1]", reader.RESTATES_QUESTION),  # adds nothing
         ("Answer: 7 percent [1]", reader.UNSUPPORTED),  # no passage says 7 percent
     ],
 )
@@ -104,28 +103,43 @@ def test_a_headline_supports_an_answer_no_sentence_states():
     assert not got.refused and got.citations[0].quote == source.title
 
 
-def test_a_restated_answer_is_retried_once_and_the_second_answer_is_checked(fake_qa, fake_chat):
+def test_a_restated_short_answer_falls_back_to_the_sentence_that_names_it(fake_qa, fake_chat):
+    fake_chat.replies = ["Answer: Baidu [1]"]  # the real 1.5B's reply to this question
+    answer = fake_qa.ask("What did Tesla agree with Baidu?")
+    assert not answer.refused and answer.short_answer is None
+    assert "mapping license" in answer.text and answer.citations[0].article_id == TESLA_ID
+    # ... but not when the best such sentence adds nothing to the question either
+    got = read(
+        "Lanxin cut prices?",
+        "Answer: Lanxin [1]",
+        [LANXIN.model_copy(update={"text": "Lanxin cut prices."})],
+        None,
+    )
+    assert got.refused and got.reason == reader.RESTATES_QUESTION
+
+
+def test_an_unsupported_answer_is_retried_once_when_asked_to(fake_qa, fake_chat):
     fake_qa.settings.llm.retry = True
-    fake_chat.replies = ["Answer: Tesla [1]", "Answer: Baidu's mapping license [1]"]
+    fake_chat.replies = ["Answer: a Moon factory [1]", "Answer: Baidu's mapping license [1]"]
     answer = fake_qa.ask("What did Tesla agree with Baidu?")
     assert not answer.refused and answer.short_answer == "Baidu's mapping license"
     assert answer.citations[0].article_id == TESLA_ID and "retry" in answer.timings
-    assert answer.raw_text == "Answer: Tesla [1]\nAnswer: Baidu's mapping license [1]"
-    assert "is already in the question" in fake_chat.calls[-1]
+    assert answer.raw_text == "Answer: a Moon factory [1]\nAnswer: Baidu's mapping license [1]"
+    assert 'No source says "a Moon factory"' in fake_chat.calls[-1]
 
 
 def test_a_second_bad_answer_is_refused_with_its_reason(fake_qa, fake_chat):
     fake_qa.settings.llm.retry = True
-    fake_chat.replies = ["Answer: Tesla [1]", "Answer: Tesla and Baidu [1]"]
+    fake_chat.replies = ["Answer: a Moon factory [1]", "Answer: a Mars base [1]"]
     answer = fake_qa.ask("What did Tesla agree with Baidu?")
-    assert answer.refused and answer.refusal_reason == reader.RESTATES_QUESTION
+    assert answer.refused and answer.refusal_reason == reader.UNSUPPORTED
     assert answer.short_answer is None and not answer.citations
 
 
 def test_without_retry_the_first_reason_stands_and_the_model_is_asked_once(fake_qa, fake_chat):
-    fake_chat.replies = ["Answer: Tesla [1]", "Answer: Baidu's mapping license [1]"]
+    fake_chat.replies = ["Answer: a Moon factory [1]", "Answer: Baidu's mapping license [1]"]
     answer = fake_qa.ask("What did Tesla agree with Baidu?")
-    assert answer.refused and answer.refusal_reason == reader.RESTATES_QUESTION
+    assert answer.refused and answer.refusal_reason == reader.UNSUPPORTED
     assert "retry" not in answer.timings and len(fake_chat.replies) == 1
 
 

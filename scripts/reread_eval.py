@@ -1,0 +1,82 @@
+"""Read a finished `newsqa eval` run's model replies again with today's reader: no model calls.
+
+    .venv/bin/python scripts/reread_eval.py /tmp/nq/final-rtqa/default --store /tmp/nq/rtqa-store
+
+The answer-first reader's checks (qa/reader.py) are deterministic given the model's first line,
+the passages shown and the keyword index's idf, all of which a results.jsonl row or the store
+holds. So a change to the checks alone can be measured on a run's stored replies, exactly: the
+first line is re-read (a retry line, if the run had one, is ignored, as with `llm.retry` off),
+each row is scored again, and the summary of the run as stored and as re-read is printed, then
+every row whose answer changed. Writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from qa import reader  # noqa: E402
+from qa.evaluate import score_row, summarize  # noqa: E402
+from qa.metrics import SupportJudge  # noqa: E402
+from qa.types import Source  # noqa: E402
+from vectorstore.embed import LocalEmbeddings  # noqa: E402
+from vectorstore.keyword import KeywordIndex  # noqa: E402
+
+KEYS = ("answer_accuracy", "text_accuracy", "refusal_accuracy", "false_refusal_rate")
+
+
+def reread(row: dict, embed, weigh) -> dict:
+    sources = [
+        Source(
+            n=s["n"],
+            chunk_id=f"{s['article_id']}:{s['n']}",
+            article_id=s["article_id"],
+            title=s["title"],
+            published=s.get("published") or "",
+            text=s["text"],
+        )
+        for s in row["sources"]
+    ]
+    first = (row.get("raw_text") or "").split("\n", 1)[0]
+    got = reader.read(row["question"], first, sources, embed, weigh)
+    cited = [{"n": c.n, "article_id": c.article_id, "quote": c.quote} for c in got.citations]
+    return row | {
+        "answer": got.text,
+        "short_answer": got.short_answer,
+        "refused": got.refused,
+        "refusal_reason": got.reason,
+        "citations": cited,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path, help="a folder with results.jsonl")
+    parser.add_argument("--store", type=Path, help="the run's store, for the keyword idf")
+    args = parser.parse_args()
+    rows = [json.loads(x) for x in (args.run / "results.jsonl").read_text("utf-8").splitlines()]
+    embeddings = LocalEmbeddings(None, 32)
+    index = KeywordIndex(args.store / "keyword") if args.store else None
+    judge = SupportJudge(embeddings.embed_documents)
+    again = [reread(r, embeddings.embed_documents, index and index.idf) for r in rows]
+    again = [r | {"verdict": score_row(r, judge)} for r in again]
+    for name, found in (("as stored", rows), ("re-read", again)):
+        s = summarize(found)
+        scores = ", ".join(f"{k} {s[k]}" for k in (*KEYS, "truthfulness"))
+        print(f"{name}: {scores}; refusals {s['refusal_reasons']}")
+    for old, new in zip(rows, again, strict=True):
+        if (old["answer"], old["refused"]) != (new["answer"], new["refused"]):
+            right = new["verdict"].get("correct")
+            print(
+                f"  {'answerable' if new['answerable'] else 'unanswerable'}, now right={right}: "
+                f"{new['question'][:70]} -> {new['answer'][:90]}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -167,7 +167,7 @@ def _contains(sentence_tokens: list[str], answer_tokens: list[str]) -> bool:
 def _coverage(short: str, sentence: str) -> float:
     """How fully a sentence states the short answer: 1.0 for the answer's words in order."""
     answer_tokens = normalize_tokens(short)
-    if not answer_tokens:
+    if not answer_tokens or not _amounts(short) <= _amounts(sentence):
         return 0.0
     if _contains(normalize_tokens(sentence), answer_tokens):
         return 1.0
@@ -175,6 +175,17 @@ def _coverage(short: str, sentence: str) -> float:
     if not want:
         return 0.0
     return len(want & stems(sentence)) / len(want)
+
+
+_AMOUNT = re.compile(r"([$£€¥])\s?(\d[\d,]*(?:\.\d+)?)|(\d[\d,]*(?:\.\d+)?)\s?(%|percent\b)")
+
+
+def _amounts(text: str) -> set[str]:
+    """Money and percentages as "$10", "12%": "$10" is not stated by "10 a.m."."""
+    found = set()
+    for sign, number, number2, percent in _AMOUNT.findall(text):
+        found.add(f"{sign}{number.replace(',', '')}" if sign else f"{number2.replace(',', '')}%")
+    return found
 
 
 def question_body(question: str) -> str:

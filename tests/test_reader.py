@@ -171,3 +171,18 @@ def test_focus_keeps_the_best_sentences_with_their_neighbours_in_order():
     assert "The toll is $4 per vehicle." in kept and "Sentence 9" in kept
     assert kept.index("Sentence 9") < kept.index("toll") < kept.index("March")
     assert len(kept) <= 130 and focus("anything", "Short.", 120) == "Short."
+
+
+def test_an_amount_is_supported_only_by_the_same_amount():
+    clinic = LANXIN.model_copy(
+        update={
+            "text": "A ribbon-cutting ceremony will be held at 10 a.m. Cards cost 12 percent more."
+        }
+    )
+    got = read("How much will a library card cost?", "Answer: $10 [1]", [clinic], None)
+    assert got.refused and got.reason in (reader.UNSUPPORTED, reader.OFF_TOPIC)
+    assert reader.candidate_sentences("$10", [clinic]) == []  # "10 a.m." does not state it
+    assert not read(
+        "By how much will library cards cost more?", "Answer: 12% [1]", [clinic], None
+    ).refused
+    assert not read("How much did Lanxin cut?", "Answer: 12 percent [1]", [LANXIN], None).refused

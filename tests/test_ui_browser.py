@@ -243,7 +243,11 @@ def test_hostile_articles_show_as_text_everywhere_and_nothing_runs(hostile_page)
         if re.search(r"PWNED|cheese", t)
     ]
 
-    # The outlet dropdown lists the hostile outlets as text, and filters by them.
+    # The outlet dropdown lists the hostile outlets as text, and filters by them. A new
+    # conversation: the fake rewrites a follow-up with the last question's words, which would
+    # take "What did the council approve?" off the toll article's topic.
+    page.reload()
+    page.locator("#question textarea").wait_for()
     page.get_by_label("Outlets").click()
     options = page.get_by_role("option")
     options.first.wait_for()
@@ -252,7 +256,7 @@ def test_hostile_articles_show_as_text_everywhere_and_nothing_runs(hostile_page)
     assert "Quarry Lake Post <img src=x onerror=alert(2)>" in names
     options.filter(has_text="Evil Times").click()
     page.keyboard.press("Escape")
-    answer = ask(page, "What did the council approve?", 2)
+    answer = ask(page, "What did the council approve?", 0)
     assert "Zephyrine" in answer.locator(".nq-sources").inner_text()
     assert "Metro Wire" not in answer.locator(".nq-sources").inner_text()
 

@@ -183,7 +183,7 @@ _AMOUNT = re.compile(r"([$£€¥])\s?(\d[\d,]*(?:\.\d+)?)|(\d[\d,]*(?:\.\d+)?)\
 def _amounts(text: str) -> set[str]:
     """Money and percentages as "$10", "12%": "$10" is not stated by "10 a.m."."""
     found = set()
-    for sign, number, number2, percent in _AMOUNT.findall(text):
+    for sign, number, number2, _percent in _AMOUNT.findall(text):
         found.add(f"{sign}{number.replace(',', '')}" if sign else f"{number2.replace(',', '')}%")
     return found
 

@@ -31,7 +31,7 @@ from vectorstore.types import Article, Failure
 from . import metrics, report
 from .chain import NewsQA
 from .settings import Settings, get_settings
-from .types import Answer
+from .types import Answer, Source
 
 # Named settings overrides for --compare; add a line to add a configuration.
 CONFIGS: dict[str, dict] = {
@@ -225,6 +225,21 @@ def evaluate_one(qa: NewsQA, gold: Gold, judge: metrics.Entails) -> dict:
         },
     }
     return row | {"verdict": score_row(row, judge)}
+
+
+def row_sources(row: dict) -> list[Source]:
+    """The passages a results.jsonl row says the model was shown, as Sources again."""
+    return [
+        Source(
+            n=s["n"],
+            chunk_id=f"{s['article_id']}:{s['n']}",
+            article_id=s["article_id"],
+            title=s["title"],
+            published=s.get("published") or "",
+            text=s["text"],
+        )
+        for s in row["sources"]
+    ]
 
 
 def score_row(row: dict, judge: metrics.Entails) -> dict:

@@ -22,24 +22,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.context import focus_sources  # noqa: E402
+from qa.evaluate import row_sources  # noqa: E402
 from qa.models import get_chat_model  # noqa: E402
 from qa.prompts import SHORT_PROMPT, format_sources  # noqa: E402
 from qa.settings import get_settings  # noqa: E402
-from qa.types import Source  # noqa: E402
 
 
 def prompt_inputs(row: dict, context_chars: int) -> dict:
-    sources = [
-        Source(
-            n=s["n"],
-            chunk_id=f"{s['article_id']}:{s['n']}",
-            article_id=s["article_id"],
-            title=s["title"],
-            published=s.get("published") or "",
-            text=s["text"],
-        )
-        for s in row["sources"]
-    ]
+    sources = row_sources(row)
     date = row.get("question_date")
     return {
         "question": row["question"],

@@ -20,9 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa import reader  # noqa: E402
-from qa.evaluate import score_row, summarize  # noqa: E402
+from qa.evaluate import row_sources, score_row, summarize  # noqa: E402
 from qa.metrics import SupportJudge  # noqa: E402
-from qa.types import Source  # noqa: E402
 from vectorstore.embed import LocalEmbeddings  # noqa: E402
 from vectorstore.keyword import KeywordIndex  # noqa: E402
 
@@ -30,17 +29,7 @@ KEYS = ("answer_accuracy", "text_accuracy", "refusal_accuracy", "false_refusal_r
 
 
 def reread(row: dict, embed, weigh) -> dict:
-    sources = [
-        Source(
-            n=s["n"],
-            chunk_id=f"{s['article_id']}:{s['n']}",
-            article_id=s["article_id"],
-            title=s["title"],
-            published=s.get("published") or "",
-            text=s["text"],
-        )
-        for s in row["sources"]
-    ]
+    sources = row_sources(row)
     first = (row.get("raw_text") or "").split("\n", 1)[0]
     got = reader.read(row["question"], first, sources, embed, weigh)
     cited = [{"n": c.n, "article_id": c.article_id, "quote": c.quote} for c in got.citations]

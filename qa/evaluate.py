@@ -186,7 +186,6 @@ def evaluate_one(qa: NewsQA, gold: Gold, judge: metrics.Entails) -> dict:
     except Exception as exc:  # recorded, scored as wrong, and counted in the summary
         answer = Answer(question=gold.asked, text="", refused=False)
         row["error"] = f"{type(exc).__name__}: {exc}"
-        answer.refusal_reason = None
     latency = time.perf_counter() - start
     query = answer.standalone_question or gold.asked
     depth = max(RANK_DEPTH, qa.settings.retrieval.fetch_k)

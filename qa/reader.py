@@ -4,15 +4,17 @@ The model is asked for one line, `Answer: <the name, number, date or few words> 
 then checked before anything is shown:
 
 1. a refusal ("none", "I can't answer ...") is a refusal, reason `model_refused`;
-2. relevance: a short answer that adds no content word to the question restates it
-   (`restates_question`), and one whose kind does not fit the question ("who" wants a name,
-   "how many" a number, "which country" a proper name) is suspect (`wrong_type`);
-3. support: some sentence of a retrieved passage must state the short answer; the one that best
-   matches the question becomes the answer's sentence and its quoted citation (`unsupported` when
-   no passage states it);
-4. topic: the cited passage (with its title) must hold enough of the question's own words, or the
-   answer is about something else (`off_topic`): the council's bike-lane vote is no answer to a
-   question about the library.
+2. kind: a short answer whose kind does not fit the question ("who" wants a name, "how many" a
+   number, "which country" a proper name) is refused (`wrong_type`);
+3. topic: only passages that hold enough of the question's own words (weighted by idf) may
+   answer it; a short answer found only elsewhere is `off_topic` (the council's bike-lane vote is
+   no answer to a question about the library);
+4. support: some sentence of an on-topic passage must state the short answer (`unsupported`);
+   the one that best matches the question becomes the answer's sentence and its quoted citation.
+
+A short answer that adds no content word to the question ("Baidu" for "What did Tesla agree with
+Baidu?") gets no short answer of its own: the on-topic sentence that names it and best matches
+the question is the answer, if that sentence adds to the question (else `restates_question`).
 
 So every answer shown is a passage's own sentence that contains the model's short answer: the
 model picks, the articles speak.
@@ -121,7 +123,7 @@ def expected_kind(question: str) -> str | None:
     q = " " + question.lower() + " "
     if re.search(
         r"\bhow (?:many|much|old|long|far|tall|big|large)\b|\bwhat (?:percentage|share|"
-        r"percent|proportion|number)\b|\bhow many\b",
+        r"percent|proportion|number)\b",
         q,
     ):
         return "number"
@@ -202,13 +204,23 @@ def question_words(question: str) -> list[str]:
 def topic_coverage(question: str, source: Source, weigh: Weigh | None = None) -> float:
     """Share of the question's content words found in the passage or its title, each word
     weighted by `weigh` (the keyword index's idf: "library" counts for more than "council")."""
+    return topic_coverages(question, [source], weigh)[0]
+
+
+def topic_coverages(
+    question: str, sources: list[Source], weigh: Weigh | None = None
+) -> list[float]:
+    """`topic_coverage` of each source, the question's word weights looked up once."""
     words = question_words(question)
     weights = weigh(words) if weigh and words else [1.0] * len(words)
     total = sum(weights)
     if not total:
-        return 1.0
-    have = stems(f"{source.title} {source.text}")
-    return sum(wt for w, wt in zip(words, weights, strict=True) if w[:5] in have) / total
+        return [1.0] * len(sources)
+    out = []
+    for source in sources:
+        have = stems(f"{source.title} {source.text}")
+        out.append(sum(wt for w, wt in zip(words, weights, strict=True) if w[:5] in have) / total)
+    return out
 
 
 def candidate_sentences(short: str, sources: list[Source]) -> list[tuple[Source, str, float]]:
@@ -238,12 +250,12 @@ def candidate_sentences(short: str, sources: list[Source]) -> list[tuple[Source,
     best = max(c for _, _, c in found)
     found = [f for f in found if f[2] == best] if best == 1.0 else found
     # A quote is one sentence where one sentence will do; a pair only when the claim spans two.
-    single = [f for f in found if f[1] in _sentences(f[0]) or f[1] == f[0].title]
+    sentences = {
+        s.n: set(split_sentences(s.text)) | {s.title}
+        for s in {f[0].n: f[0] for f in found}.values()
+    }
+    single = [f for f in found if f[1] in sentences[f[0].n]]
     return single or found
-
-
-def _sentences(source: Source) -> set[str]:
-    return set(split_sentences(source.text))
 
 
 def retry_request(reading: Reading) -> str:
@@ -281,7 +293,8 @@ def read(
         return Reading(CANNOT_ANSWER, short, [], True, WRONG_TYPE, kind)
     # Only passages about the question may answer it: a name found in an article on another
     # story is a coincidence, not an answer.
-    on_topic = [s for s in sources if topic_coverage(body, s, weigh) >= MIN_TOPIC_COVERAGE]
+    coverage = topic_coverages(body, sources, weigh)
+    on_topic = [s for s, c in zip(sources, coverage, strict=True) if c >= MIN_TOPIC_COVERAGE]
     found = candidate_sentences(short, on_topic)
     if not found:
         off = bool(candidate_sentences(short, sources)) or not on_topic

@@ -7,8 +7,9 @@
 Ingestion: one store lives through all runs. Each run picks another corpus variant (same article
 ids, a third of them rewritten at other lengths, so the re-run must update and delete chunks),
 starts `tests/crash_driver.py ingest` (the product path with fake embeddings; `--real`: the
-`newsqa ingest` CLI with the real embedding model), SIGKILLs it after a random delay, sometimes
-kills the re-run too (maybe with yet another variant), then runs the ingestion to completion and
+`newsqa ingest` CLI with the real embedding model), SIGKILLs it at a random point (after a
+random count of embedding batches; with `--real`, after a random delay), sometimes kills the
+re-run too (maybe with yet another variant), then runs the ingestion to completion and
 compares the store with a clean ingest of the same variant (crash_driver.verify: every article's
 chunk ids, fingerprints, texts and vectors, no duplicates or orphans, every vector reachable, the
 keyword index on disk and as the product opens it holding exactly the collection's chunks and
@@ -67,7 +68,8 @@ def _kill_at_random(cmd: list[str], started, window: float, where, rng: random.R
 
 def _events(progress: Path) -> list[tuple[str, float]]:
     lines = progress.read_text().splitlines() if progress.exists() else []
-    return [(e, float(t)) for e, t in (line.split() for line in lines if line.count(" ") == 1)]
+    pairs = (line.split(" ") for line in lines)  # the last line may be half written
+    return [(p[0], float(p[1])) for p in pairs if len(p) == 2 and p[1].replace(".", "").isdigit()]
 
 
 def _phase(progress: Path) -> str:
@@ -103,7 +105,8 @@ class IngestStress:
         self.store, self.progress = work / "store", work / "progress.txt"
         self.corpora = [make_corpus(work / f"corpus-{v}.jsonl", v, articles) for v in range(3)]
         self.references: dict[int, Path] = {}
-        self.window = 0.0
+        self.window = 0.0  # --real: seconds within which a kill falls
+        self.batches = 1  # fake model: embedding batches within which a kill falls
 
     def sources(self, variant: int) -> list[str]:
         return [str(self.corpora[variant]), str(ROOT / "samples" / "news")]
@@ -121,17 +124,20 @@ class IngestStress:
             progress=self.progress,
         )
 
-    def complete(self, variant: int, store: Path) -> float:
-        """Ingest to the end (no kill); the seconds its writes took (start-up excluded)."""
+    def complete(self, variant: int, store: Path) -> tuple[float, int]:
+        """Ingest to the end (no kill); the seconds its writes took (start-up excluded) and
+        its embedding batches (0 with --real: no progress file)."""
         self.progress.unlink(missing_ok=True)
         start = time.time()
         subprocess.run(
             self.command(variant, store), cwd=ROOT, check=True, stdout=subprocess.DEVNULL
         )
-        events = dict(reversed(_events(self.progress)))  # each event's first time
-        if "batch" in events and "done" in events:
-            return events["done"] - events["batch"]
-        return time.time() - start
+        events = _events(self.progress)
+        batches = sum(e == "batch" for e, _ in events)
+        first = dict(reversed(events))  # each event's first time
+        if "batch" in first and "done" in first:
+            return first["done"] - first["batch"], batches
+        return time.time() - start, batches
 
     def reference(self, variant: int) -> Path:
         path = self.work / f"reference-{variant}"
@@ -155,6 +161,9 @@ class IngestStress:
             self.references[variant] = path
         return path
 
+    def _batches_reached(self, count: int, _pid: int) -> bool:
+        return sum(e == "batch" for e, _ in _events(self.progress)) >= count
+
     def run(self, rng: random.Random, variant: int) -> tuple[int, list[str], dict]:
         """Kill, maybe kill the re-run, complete; the final variant, kill phases, problems."""
         phases = []
@@ -162,21 +171,19 @@ class IngestStress:
             if attempt:
                 variant = variant if rng.random() < 0.6 else (variant + 1) % 3
             self.progress.unlink(missing_ok=True)
-            # With --real (the CLI) there is no progress file: where a kill lands is unknown.
-            where = (lambda: "unknown") if self.real else (lambda: _phase(self.progress))
-            started = (
-                (
-                    lambda _: (
-                        "batch" in self.progress.read_text() if self.progress.exists() else False
-                    )
-                )
-                if not self.real
-                else (lambda _: True)
-            )
+            if self.real:  # the CLI writes no progress file: a kill falls at a random second
+                started, window = (lambda _: True), 1.1 * self.window
+                where = lambda: "unknown"  # noqa: E731
+            else:
+                # The kill waits for a random count of embedding batches, then falls within two
+                # batches' sleep (the last batch's writes included): counted in writes, not
+                # seconds, so a loaded machine (slower start-up, slower batches) moves the kill
+                # with the writes, not past them.
+                at = rng.randint(1, self.batches)
+                started, window = partial(self._batches_reached, at), 2 * self.sleep
+                where = lambda: _phase(self.progress)  # noqa: E731
             phases.append(
-                _kill_at_random(
-                    self.command(variant, self.store), started, 1.1 * self.window, where, rng
-                )
+                _kill_at_random(self.command(variant, self.store), started, window, where, rng)
             )
         reference = self.reference(variant)
         # Complete, then (fake model) verify in the same new process, reopened from disk.
@@ -197,9 +204,11 @@ def ingest_runs(
     """`runs` kill runs into one store; totals of where kills landed and what verify found."""
     stress = IngestStress(work, real, articles, sleep)
     rng = random.Random(seed)
-    # Kills fall within about one updating run's writes (a third of the articles change): half
-    # a whole ingest's (with --real: a whole run, start-up and model loading included).
-    stress.window = stress.complete(0, stress.store) / (1 if real else 2)
+    # Kills fall within about one updating run's writes (a third of the articles change, and
+    # the samples not at all): a quarter of a whole ingest's batches (with --real: a whole
+    # run's seconds, model loading included).
+    seconds, batches = stress.complete(0, stress.store)
+    stress.window, stress.batches = seconds, max(1, batches // 4)
     variant, phases = 0, []
     totals = dict.fromkeys(
         (

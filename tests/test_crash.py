@@ -32,7 +32,9 @@ _spec.loader.exec_module(stress)
 
 
 def test_ingestion_killed_at_random_points_then_rerun_is_complete(tmp_path):
-    # Seed 101 draws 7 kills, none during start-up, all in the first half of the write window.
+    # Seed 101 draws 5 kills, none during start-up. They are placed by embedding batches, not
+    # seconds, so where they land does not move with the machine's load (4 land mid-write here,
+    # with or without two busy loops beside the run).
     summary = stress.ingest_runs(tmp_path, runs=5, seed=101, articles=20, sleep=0.03)
     assert summary["failures"] == [], summary
     assert summary["kills_landed_during_write"] >= 3, summary["kills_landed"]

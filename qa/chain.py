@@ -83,6 +83,10 @@ class NewsQA:
             )
             return self.store.ingest(loaded, progress=progress)
 
+    def close(self) -> None:
+        """Let go of an embedded store, so that another process may open it."""
+        self.store.close()
+
     def articles(self) -> list[dict]:
         """One row per stored article (id, title, source, published, url, chunks), newest first."""
         with store_errors(self.settings.store):

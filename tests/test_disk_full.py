@@ -59,7 +59,8 @@ def test_full_disk_fails_clearly_keeps_the_store_readable_and_recovers(tmpfs, tm
     store = mnt / "store"
     sources = [str(SAMPLES), str(make_corpus(tmp_path / "corpus.jsonl", 0, articles=150))]
 
-    report = open_qa(store).ingest(sources, progress=False)  # must return, not raise or hang
+    writer = open_qa(store)
+    report = writer.ingest(sources, progress=False)  # must return, not raise or hang
     assert len(report.added) >= 5 and report.failed, report.summary()
     for failure in report.failed:
         assert "the disk is full (No space left on device)" in failure.reason
@@ -88,6 +89,7 @@ def test_full_disk_fails_clearly_keeps_the_store_readable_and_recovers(tmpfs, tm
         )
         + "\n"
     )
+    writer.close(), qa.close()  # one process per embedded store: hand it to the CLI
     cli = subprocess.run(
         [sys.executable, "-m", "qa.cli", "ingest", "--store", str(store), str(new)],
         cwd=ROOT,
@@ -103,10 +105,13 @@ def test_full_disk_fails_clearly_keeps_the_store_readable_and_recovers(tmpfs, tm
     # store equals a clean ingest.
     filler.unlink()
     tmpfs(NewsStore.min_free_bytes // MB + 64, remount=True)
-    again = open_qa(store).ingest(sources, progress=False)
+    opened = open_qa(store)
+    again = opened.ingest(sources, progress=False)
     assert not again.failed, again.summary()
     reference = tmp_path / "reference"
-    open_qa(reference).ingest(sources, progress=False)
+    clean = open_qa(reference)
+    clean.ingest(sources, progress=False)
+    opened.close(), clean.close()
     # Checked from a new process: this one's Chroma has the store open.
     check = subprocess.run(
         [

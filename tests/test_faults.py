@@ -188,6 +188,7 @@ def test_a_bad_model_file_is_named_and_the_store_still_answers(fake_qa, tmp_path
 
 def test_the_cli_names_a_corrupt_model_file_in_one_line(fake_qa, tmp_path):
     bad = _write(tmp_path / "random.gguf", os.urandom(1 << 16))
+    fake_qa.close()  # one process per embedded store: the CLI's turn
     env = {
         "NEWSQA_STORE__PATH": str(fake_qa.settings.store.path),
         "NEWSQA_LLM__MODEL_PATH": str(bad),

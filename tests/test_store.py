@@ -1,4 +1,10 @@
-from vectorstore.store import NewsStore
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vectorstore.store import NewsStore, StoreError
 from vectorstore.types import Article, Failure, Filters
 
 
@@ -87,3 +93,58 @@ def test_search_honours_outlet_and_date_filters(settings, fake_embeddings):
     assert {d.metadata["published"] for d, _ in spring} == {"2024-05-20"}
     rows = store.articles()
     assert [r["published"] for r in rows] == ["2024-09-14", "2024-05-20"]
+
+
+# --- one process per embedded store -------------------------------------------------------
+_HOLDER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from conftest import FakeEmbeddings
+from vectorstore.config import StoreSettings
+from vectorstore.store import NewsStore
+store = NewsStore(StoreSettings(path={path!r}), FakeEmbeddings())
+print("open", flush=True)
+time.sleep({hold})
+"""
+
+
+def _hold(path, hold: float = 60.0) -> subprocess.Popen:
+    """A second process that opens the store at `path`, says "open", then keeps it `hold` s."""
+    code = _HOLDER.format(tests=str(Path(__file__).parent), path=str(path), hold=hold)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "open"
+    return proc
+
+
+def test_a_second_process_on_an_embedded_store_fails_at_once_naming_the_holder(
+    settings, fake_embeddings
+):
+    holder = _hold(settings.store.path)
+    try:
+        with pytest.raises(StoreError, match=rf"another newsqa process \(pid {holder.pid}\)"):
+            _store(settings, fake_embeddings)
+    finally:
+        holder.kill()
+        holder.wait()
+    # The kernel dropped the lock with the killed process: the store opens, nothing to clean.
+    store = _store(settings, fake_embeddings)
+    assert store.ingest(_articles(), progress=False).counts()["added"] == 2
+
+
+def test_lock_wait_opens_the_store_once_the_other_process_lets_go(settings, fake_embeddings):
+    holder = _hold(settings.store.path, hold=1.0)
+    waiting = settings.store.model_copy(update={"lock_wait": 60.0})
+    store = NewsStore(waiting, fake_embeddings)  # would raise at once without lock_wait
+    assert holder.wait(timeout=10) == 0  # it ran to its end: the wait was for its lock
+    assert store.count() == 0
+
+
+def test_stores_on_one_folder_in_one_process_share_the_lock(settings, fake_embeddings):
+    first = _store(settings, fake_embeddings)
+    second = _store(settings, fake_embeddings)
+    first.ingest(_articles(), progress=False)
+    assert second.count() == first.count() > 0
+    first.lock.release()  # one user lets go: the folder stays locked for the other
+    code = _HOLDER.format(tests=str(Path(__file__).parent), path=str(settings.store.path), hold=0)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode != 0 and "another newsqa process" in done.stderr

@@ -48,6 +48,12 @@ class StoreSettings(BaseModel):
         ge=1_000,
         description="Largest file or page read (for JSON Lines, the longest line); larger fail.",
     )
+    lock_wait: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds to wait for an embedded store that another newsqa process has "
+        "open (0: fail at once); a Chroma server has no such lock.",
+    )
     chroma_timeout: float = Field(
         default=30.0, gt=0, description="Seconds to wait for the Chroma server before an error."
     )

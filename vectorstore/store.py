@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import shutil
 import sys
+import threading
 import time
 import warnings
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +64,67 @@ def _http_client(settings: StoreSettings, chroma_settings: ChromaSettings) -> ch
             settings.chroma_timeout, connect=min(5.0, settings.chroma_timeout)
         )
     return client
+
+
+class StoreLock:
+    """One process per embedded store: an exclusive `flock` on `<store>/.lock`, held while open.
+
+    Embedded Chroma is not safe with two processes on one folder: a second process that holds
+    it open while another writes has corrupted its vector index (a 181 GB sparse HNSW file), and
+    a keyword compaction in one process wrote its stale state over the other's log
+    (docs/reliability.md). The kernel drops the lock when its process dies, even by kill -9, so
+    a crash never leaves the store locked. Within one process, every NewsStore on a folder
+    shares one lock (a second `flock` on a new descriptor would conflict with the first).
+    """
+
+    _held: dict[Path, list] = {}  # resolved store folder -> [file descriptor, users]
+    _guard = threading.Lock()
+
+    def __init__(self, folder: Path, wait: float = 0.0) -> None:
+        self.folder = Path(folder).resolve()
+        with self._guard:
+            held = self._held.get(self.folder)
+            if held is None:
+                held = self._held[self.folder] = [self._acquire(wait), 0]
+            held[1] += 1
+        self._finalizer = weakref.finalize(self, StoreLock._release, self.folder)
+
+    def _acquire(self, wait: float) -> int:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                    os.close(fd)
+                    waited = f" (waited {wait:g} s, setting store.lock_wait)" if wait else ""
+                    raise StoreError(
+                        f"the store in {self.folder} is open in another newsqa process "
+                        f"(pid {holder}){waited}; stop it, or use a Chroma server "
+                        "(store.chroma_host), which many processes can share"
+                    ) from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # for the message the next process shows
+        return fd
+
+    @classmethod
+    def _release(cls, folder: Path) -> None:
+        with cls._guard:
+            held = cls._held.get(folder)
+            if held is None:
+                return
+            held[1] -= 1
+            if held[1] <= 0:
+                del cls._held[folder]
+                os.close(held[0])  # closing the last descriptor drops the flock
+
+    def release(self) -> None:
+        self._finalizer()
 
 
 @dataclass
@@ -126,6 +190,12 @@ class NewsStore:
     ) -> None:
         self.settings = settings
         self.embeddings = embeddings
+        # Taken before Chroma opens the folder, so a second process never opens it at all.
+        self.lock = (
+            StoreLock(settings.path, settings.lock_wait)
+            if client is None and not settings.chroma_host
+            else None
+        )
         self.client = client or make_client(settings)
         # Listeners (such as the keyword index) see every write and delete after Chroma has it
         # (and drop chunks whose text is replaced just before: see `_write`).
@@ -167,6 +237,12 @@ class NewsStore:
     @property
     def collection(self) -> chromadb.Collection:
         return self.vectorstore._collection
+
+    def close(self) -> None:
+        """Let go of the store's lock (once every store on the folder in this process has),
+        so another process may open it; this object must not be used afterwards."""
+        if self.lock is not None:
+            self.lock.release()
 
     def count(self) -> int:
         return self.collection.count()

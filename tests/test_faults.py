@@ -8,6 +8,7 @@ model the articles are still listed and the extractive provider still answers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -213,7 +214,22 @@ def fake_parts(tmp_path, monkeypatch) -> bytes:
     monkeypatch.setitem(
         models.LOCAL_MODELS, "qwen2.5-0.5b", ("newsqa_test_part", len(chunks), "newsqa-test-part")
     )
-    return b"".join(chunks)
+    whole = b"".join(chunks)
+    monkeypatch.setitem(models.MODEL_SHA256, "qwen2.5-0.5b", hashlib.sha256(whole).hexdigest())
+    return whole
+
+
+def test_a_part_that_is_not_the_recorded_one_is_refused_and_nothing_is_kept(tmp_path, fake_parts):
+    # Same size, GGUF header intact, one byte changed: only the recorded sha256 tells.
+    part = Path(sys.modules["newsqa_test_part2"].get_part_path())
+    data = bytearray(part.read_bytes())
+    data[100] ^= 0xFF
+    part.write_bytes(bytes(data))
+    cache = tmp_path / "models"
+    with pytest.raises(ModelError, match=r"has sha256 \w{16}\.\.\., not the recorded") as err:
+        models.local_model_path("qwen2.5-0.5b", cache)
+    assert "pip install --force-reinstall newsqa-test-part{1..3}" in str(err.value)
+    assert list(cache.iterdir()) == []  # no model file, no temporary file
 
 
 @pytest.mark.parametrize("damage", ["truncated, header intact", "same size, header overwritten"])

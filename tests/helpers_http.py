@@ -35,9 +35,12 @@ class LocalServer:
         )
 
     @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path

@@ -43,6 +43,14 @@ class StoreSettings(BaseModel):
     fetch_timeout: float = Field(
         default=15.0, gt=0, description="Seconds a URL or feed download may take before it fails."
     )
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Fetch URLs on loopback, private and link-local addresses (the cloud metadata "
+        "service at 169.254.169.254 among them) and on any port; by default only public "
+        "addresses on ports 80 and 443 are fetched. For ingesting from your own network "
+        "(`newsqa ingest --allow-private-urls`); the UI obeys it too, so set it for a UI only if "
+        "everyone who can reach the UI may read that network.",
+    )
     max_source_bytes: int = Field(
         default=20_000_000,
         ge=1_000,

@@ -1,8 +1,18 @@
-"""http(s) downloads for the loader, within a time and a size limit; each failure is a BadInput."""
+"""http(s) downloads for the loader, within a time and a size limit; each failure is a BadInput.
+
+Whoever types a URL into the UI, or writes a feed, chooses what the server fetches, and what it
+fetches becomes an article that answers quote. So by default only public addresses are fetched,
+on ports 80 and 443: each hop of a redirect has its host resolved once, every address checked
+(loopback, private, link-local such as the metadata service at 169.254.169.254, and IPv4 hidden in
+IPv6), and the request is sent to the checked address with the name kept as its Host and TLS name,
+so a name that resolves elsewhere the second time (DNS rebinding) is never looked up again.
+`allow_private` lifts both rules for people who ingest from their own network.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import threading
 import time
@@ -14,6 +24,18 @@ from .formats import BadInput
 
 USER_AGENT = "newsqa/0.1"
 MAX_REDIRECTS = 5
+PORTS = (80, 443)
+# What a UI user sees for every network failure: refused, not found, blocked and timed out alike
+# would otherwise tell which addresses and ports answer, a port scanner.
+UNREACHABLE = (
+    "could not fetch it: the server did not answer, or the address is not a public web address "
+    "(http or https on port 80 or 443)"
+)
+_ALLOW = "to fetch from your own network, set store.allow_private_urls (--allow-private-urls)"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv4 addresses reached through a NAT64 gateway
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass
@@ -23,20 +45,39 @@ class Page:
     charset: str | None
 
 
-class Fetcher:
-    """GETs pages for one `load_sources` call, with one client made on first use."""
+class _Unreachable(BadInput):
+    """A failure of the network or of the address rules, before any response came."""
 
-    def __init__(self, timeout: float, max_bytes: int, client: httpx.Client | None) -> None:
+
+class Fetcher:
+    """GETs pages for one `load_sources` call, with one client made on first use.
+
+    Args:
+        allow_private: fetch from any address and port, not only public ones on 80 and 443.
+        uniform_errors: give every network failure the one reason `UNREACHABLE` (for the UI).
+    """
+
+    def __init__(
+        self,
+        timeout: float,
+        max_bytes: int,
+        client: httpx.Client | None,
+        *,
+        allow_private: bool = False,
+        uniform_errors: bool = False,
+    ) -> None:
         self.timeout, self.max_bytes = timeout, max_bytes
+        self.allow_private, self.uniform_errors = allow_private, uniform_errors
         self._client, self._own_client = client, client is None
 
     @property
     def client(self) -> httpx.Client:
         if self._client is None:  # made on first use: files alone need none
             self._client = httpx.Client(
-                follow_redirects=True,
-                max_redirects=MAX_REDIRECTS,
                 headers={"User-Agent": USER_AGENT},
+                # A transport of its own makes httpx ignore HTTP(S)_PROXY: a proxy would connect
+                # by name, and its tunnel sends the address, not the name, as the TLS name.
+                transport=None if self.allow_private else httpx.HTTPTransport(),
             )
         return self._client
 
@@ -48,27 +89,64 @@ class Fetcher:
         """GET `url` within the time and size limits; every way that fails raises BadInput."""
         deadline = _Deadline(self.timeout)
         try:
-            with self.client.stream(
-                "GET",
-                url,
-                timeout=self.timeout,
-                follow_redirects=True,
-                headers={"Connection": "close"},  # a new connection each time, for _Deadline
-                extensions={"trace": deadline.trace},
-            ) as response:
-                if not response.is_success:
-                    raise BadInput(f"HTTP {response.status_code} from server")
-                data = self.body(response)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            expired = deadline.expired or isinstance(exc, httpx.TimeoutException)
-            reason = f"timed out after {self.timeout:g} s" if expired else _http_reason(exc)
-            raise BadInput(reason) from exc
+            return self._follow(httpx.URL(url), deadline)
+        except httpx.InvalidURL as exc:
+            raise BadInput(f"not a valid URL ({exc})") from exc
+        except _Unreachable as exc:
+            if self.uniform_errors:
+                raise BadInput(UNREACHABLE) from exc
+            raise
         finally:
             deadline.cancel()
-        if not data.strip():
-            raise BadInput("empty response")
-        content_type = response.headers.get("content-type", "").lower()
-        return Page(data, content_type, response.charset_encoding)
+
+    def _follow(self, url: httpx.URL, deadline: _Deadline) -> Page:
+        """GET `url`, following redirects one hop at a time, each hop checked before it is sent."""
+        for _ in range(MAX_REDIRECTS + 1):
+            target, headers, extensions = self._pinned(url)
+            try:
+                with self.client.stream(
+                    "GET",
+                    target,
+                    timeout=self.timeout,
+                    follow_redirects=False,
+                    # A new connection each time, for _Deadline (and so none is shared by names).
+                    headers={**headers, "Connection": "close"},
+                    extensions={**extensions, "trace": deadline.trace},
+                ) as response:
+                    if response.is_redirect:
+                        url = _redirect(url, response.headers["location"])
+                        continue
+                    if not response.is_success:
+                        raise BadInput(f"HTTP {response.status_code} from server")
+                    data = self.body(response)
+            except httpx.HTTPError as exc:
+                if deadline.expired or isinstance(exc, httpx.TimeoutException):
+                    raise _Unreachable(f"timed out after {self.timeout:g} s") from exc
+                raise _http_error(exc) from exc
+            if not data.strip():
+                raise BadInput("empty response")
+            content_type = response.headers.get("content-type", "").lower()
+            return Page(data, content_type, response.charset_encoding)
+        raise BadInput("too many redirects")
+
+    def _pinned(self, url: httpx.URL) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
+        """(URL, headers, extensions) that send a request for `url` to an address checked once.
+
+        Raises _Unreachable when the host has no address the rules allow.
+        """
+        if self.allow_private:
+            return url, {}, {}
+        host = url.raw_host.decode("ascii")
+        if not host:
+            raise BadInput("not a valid URL (no host)")
+        port = url.port or _DEFAULT_PORTS[url.scheme]
+        reasons = []
+        for ip in _resolve(host, port):
+            if (why := refusal(host, ip, port)) is None:
+                host_header = url.netloc.decode("ascii")
+                return url.copy_with(host=str(ip)), {"Host": host_header}, {"sni_hostname": host}
+            reasons.append(why)
+        raise _Unreachable(f"refused: {reasons[0]}; {_ALLOW}")
 
     def body(self, response: httpx.Response) -> bytes:
         """The response's bytes, given up once past `max_bytes` or `timeout`."""
@@ -117,22 +195,74 @@ class _Deadline:
         self._timer.cancel()
 
 
-def _http_reason(exc: Exception) -> str:
-    """What went wrong with a download, in words."""
+def refusal(host: str, ip: IPAddress, port: int) -> str | None:
+    """Why `host` may not be fetched at `ip` on `port` by default, or None when it may."""
+    if not _public(ip):
+        resolved = "" if _literal(host) == ip else f"{ip}, "  # 2852039166 is 169.254.169.254
+        return f"{host} is {resolved}not a public address"
+    if port not in PORTS:
+        return f"port {port} (only 80 and 443 are fetched)"
+    return None
+
+
+def _public(ip: IPAddress) -> bool:
+    """Whether `ip` is on the public internet, as is any IPv4 address it carries."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
+        # IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), 6to4 and NAT64 addresses
+        # reach the IPv4 address inside them.
+        inside = ip.ipv4_mapped or ip.sixtofour
+        if inside is None and (int(ip) >> 32 == 0 or ip in _NAT64):
+            inside = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inside is not None and not _public(inside):
+            return False
+    return ip.is_global and not ip.is_multicast
+
+
+def _literal(host: str) -> IPAddress | None:
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host)
+    return None
+
+
+def _resolve(host: str, port: int) -> list[IPAddress]:
+    """Each address of `host`, once; an address in any form (2852039166, 0x7f.1) is its own."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise _Unreachable("host not found") from exc
+    families = (socket.AF_INET, socket.AF_INET6)
+    addresses = [ipaddress.ip_address(f[4][0]) for f in found if f[0] in families]
+    if not addresses:
+        raise _Unreachable("host not found")
+    return list(dict.fromkeys(addresses))
+
+
+def _redirect(url: httpx.URL, location: str) -> httpx.URL:
+    """The URL a redirect's Location points to, from `url`."""
+    target = url.join(location)  # httpx.InvalidURL for a Location that is not one
+    if target.scheme not in _DEFAULT_PORTS:
+        raise BadInput(f"redirected to an unsupported URL scheme {target.scheme!r}")
+    return target
+
+
+def _http_error(exc: httpx.HTTPError) -> BadInput:
+    """What went wrong with a download, in words; a network failure as _Unreachable."""
     message = str(exc).lower()
-    if isinstance(exc, httpx.TooManyRedirects):
-        return "too many redirects"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return BadInput(f"not a valid URL ({exc})")
     if isinstance(exc, httpx.ConnectError) and "refused" in message:
-        return "connection refused (is the server running?)"
+        return _Unreachable("connection refused (is the server running?)")
     if isinstance(exc, httpx.ConnectError) and ("not known" in message or "servname" in message):
-        return "host not found"
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return f"not a valid URL ({exc})"
+        return _Unreachable("host not found")
     if isinstance(exc, httpx.RemoteProtocolError):
-        return f"the server's response was cut short or malformed ({exc})"
+        return _Unreachable(f"the server's response was cut short or malformed ({exc})")
+    if isinstance(exc, httpx.TransportError):
+        return _Unreachable(f"download failed ({type(exc).__name__}: {exc})")
     if isinstance(exc, httpx.DecodingError):
-        return f"the server's compressed response could not be decompressed ({exc})"
-    return f"download failed ({type(exc).__name__}: {exc})"
+        return BadInput(f"the server's compressed response could not be decompressed ({exc})")
+    return BadInput(f"download failed ({type(exc).__name__}: {exc})")
 
 
 def size(n: int, *, short: bool = False) -> str:

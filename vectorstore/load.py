@@ -46,29 +46,37 @@ def load_sources(
     timeout: float = 15.0,
     max_bytes: int = 20_000_000,
     client: httpx.Client | None = None,
+    allow_private: bool = False,
+    uniform_errors: bool = False,
 ) -> Iterator[Article | Failure]:
     """Yield the articles in files, folders, URLs and feeds, and a Failure for each bad item.
 
     Args:
         timeout: seconds a download may take before it is given up.
         max_bytes: the largest file or page read; for JSON Lines, the longest line.
-        client: the `httpx.Client` to fetch with (its own redirect limit applies); by default one
-            is made with the User-Agent "newsqa/0.1" and at most 5 redirects.
+        client: the `httpx.Client` to fetch with; by default one is made with the User-Agent
+            "newsqa/0.1". Redirects are followed here, at most 5, each hop checked.
+        allow_private: fetch URLs on loopback, private and link-local addresses and on any port;
+            by default only public addresses on ports 80 and 443 (see `vectorstore.fetch`).
+        uniform_errors: one reason for every network failure, so that a user who only sees the
+            reasons cannot tell a closed port from a refused address (the UI sets it).
     """
     if isinstance(sources, str | os.PathLike):
         sources = [sources]  # one path given bare, rather than its characters one by one
-    loader = _Loader(timeout, max_bytes, client)
+    web = Fetcher(
+        timeout, max_bytes, client, allow_private=allow_private, uniform_errors=uniform_errors
+    )
+    loader = _Loader(max_bytes, web)
     try:
         for source in sources:
             yield from _guarded(_shown(source), loader.source(str(source)))
     finally:
-        loader.web.close()
+        web.close()
 
 
 class _Loader:
-    def __init__(self, timeout: float, max_bytes: int, client: httpx.Client | None) -> None:
-        self.max_bytes = max_bytes
-        self.web = Fetcher(timeout, max_bytes, client)
+    def __init__(self, max_bytes: int, web: Fetcher) -> None:
+        self.max_bytes, self.web = max_bytes, web
 
     def source(self, source: str) -> Iterator[Item]:
         source = source.strip()

@@ -1,0 +1,192 @@
+"""Hostile URLs and servers: what the server may fetch for whoever types a URL or serves a feed.
+
+Every test here runs with `no_network` (conftest.py): a connection to anything but 127.0.0.1 fails
+at once, so a check that let a request through shows as a wrong reason, never as a request to a
+real address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import pytest
+from helpers_http import LocalServer
+
+from vectorstore import fetch
+from vectorstore.load import load_sources
+from vectorstore.types import Article, Failure
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+SECRET = (
+    "<html><head><title>Internal</title></head><body><article><p>The admin password is "
+    "hunter2, and the database listens on port 5432 of the office network.</p></article>"
+    "</body></html>"
+)
+STORY = (
+    "<html><head><title>Quay library</title></head><body><article><p>The council voted on "
+    "Monday to build a new library on Quay Street for 12 million dollars.</p></article>"
+    "</body></html>"
+)
+PUBLIC = ipaddress.ip_address("93.184.215.14")  # any global address: only ever compared
+
+
+pytestmark = pytest.mark.usefixtures("no_network")  # tests/conftest.py
+
+
+@pytest.fixture
+def inside():
+    """A server on the machine's own network, with something worth stealing."""
+    with LocalServer(slow_seconds=5) as server:
+        server.routes["/secret"] = (200, HTML, SECRET)
+        yield server
+
+
+@pytest.fixture
+def outside(monkeypatch):
+    """A LocalServer that the address rule takes for a public web server on port 80.
+
+    Only this server's address and port are treated so (through `fetch.refusal`, the one rule
+    every hop is checked by); every other address and port, 127.0.0.1 included, meets the real
+    rule. What a test shows with it: the check is made again on each redirect and each feed link.
+    """
+    with LocalServer(slow_seconds=5) as server:
+        real = getattr(fetch, "refusal", None)
+
+        def refusal(host, ip, port):
+            if (str(ip), port) == ("127.0.0.1", server.port):
+                ip, port = PUBLIC, 80
+            return real(host, ip, port)
+
+        monkeypatch.setattr(fetch, "refusal", refusal, raising=False)
+        yield server
+
+
+def load(*urls, **options) -> list[Article | Failure]:
+    return list(load_sources(list(urls), timeout=1, **options))
+
+
+def reasons(items) -> dict[str, str]:
+    return {i.item: i.reason for i in items if isinstance(i, Failure)}
+
+
+# ------------------------------------------------------------------ SSRF
+
+
+def test_addresses_on_the_servers_own_network_are_refused(inside):
+    literal = [
+        "http://127.0.0.1/",
+        "http://localhost/admin",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/latest/meta-data/",
+        "http://2852039166/latest/meta-data/",  # 169.254.169.254 as one number
+        "http://0x7f.1/",  # 127.0.0.1, in hex and short
+        "http://017700000001/",  # 127.0.0.1 in octal
+        "http://[::1]/",
+        "http://[::ffff:7f00:1]/",
+        "http://10.0.0.1/",
+        "http://0.0.0.0/",
+        "http://100.64.0.1/",  # carrier-grade NAT
+        "http://[fd00::1]/",
+        "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of 169.254.169.254
+        "http://[2002:a9fe:a9fe::]/",  # 6to4 of 169.254.169.254
+    ]
+    items = load(inside.url("/secret"), *literal)
+    assert not [i for i in items if isinstance(i, Article)]
+    said = reasons(items)
+    assert set(said) == {inside.url("/secret"), *literal}
+    assert all(r.startswith("refused: ") for r in said.values()), said
+    assert all("--allow-private-urls" in r for r in said.values())  # the CLI says how to allow
+    assert said["http://2852039166/latest/meta-data/"].startswith(
+        "refused: 2852039166 is 169.254.169.254, not a public address"
+    )
+    assert said["http://0x7f.1/"].startswith("refused: 0x7f.1 is 127.0.0.1, not a public address")
+    assert inside.requests == []  # nothing was sent, so nothing could be read back
+
+
+def test_ports_other_than_80_and_443_are_refused(monkeypatch, inside):
+    real = getattr(fetch, "refusal", None)
+    # 127.0.0.1 taken for a public address, so only the port rule can refuse.
+    monkeypatch.setattr(
+        fetch,
+        "refusal",
+        lambda host, ip, port: real(host, PUBLIC if str(ip) == "127.0.0.1" else ip, port),
+        raising=False,
+    )
+    (failure,) = load(inside.url("/secret"))
+    assert failure.reason.startswith(f"refused: port {inside.port} (only 80 and 443 are fetched)")
+    assert inside.requests == []
+
+
+def test_every_redirect_hop_is_checked(inside, outside):
+    outside.routes.update({
+        "/story": (200, HTML, STORY),
+        "/to-inside": (302, {"Location": inside.url("/secret")}, b""),
+        "/to-metadata": (301, {"Location": "http://169.254.169.254/latest/meta-data/"}, b""),
+        "/to-number": (307, {"Location": "http://2852039166/"}, b""),
+        "/hop": (302, {"Location": "/to-inside"}, b""),
+    })  # fmt: skip
+    story, *redirects = ["/story", "/to-inside", "/to-metadata", "/to-number", "/hop"]
+    items = load(*(outside.url(p) for p in [story, *redirects]))
+    assert [i.title for i in items if isinstance(i, Article)] == ["Quay library"]
+    said = reasons(items)
+    assert said[outside.url("/to-inside")].startswith("refused: 127.0.0.1 is not a public address")
+    assert said[outside.url("/hop")] == said[outside.url("/to-inside")]
+    assert said[outside.url("/to-metadata")].startswith("refused: 169.254.169.254 is not a public")
+    assert said[outside.url("/to-number")].startswith("refused: 2852039166 is 169.254.169.254")
+    assert inside.requests == []
+
+
+def test_redirects_are_followed_at_most_max_redirects_times(outside):
+    (failure,) = load(outside.url("/loop"))
+    assert failure.reason == "too many redirects"
+    assert len(outside.requests) == fetch.MAX_REDIRECTS + 1
+
+
+def test_a_feeds_links_meet_the_same_rules(inside, outside):
+    links = [inside.url("/secret"), "http://169.254.169.254/", "http://2852039166/",
+             outside.url("/to-inside"), outside.url("/story")]  # fmt: skip
+    items = "".join(
+        f"<item><title>Entry {n}</title><link>{link}</link></item>" for n, link in enumerate(links)
+    )
+    items += "<item><title>Inline</title><link>http://[::1]/</link><description>Only in the " \
+        "feed: the ferry runs again from Monday.</description></item>"  # fmt: skip
+    outside.routes.update({
+        "/feed": (200, {"Content-Type": "application/rss+xml"},
+                  f"<rss version='2.0'><channel><title>Wire</title>{items}</channel></rss>"),
+        "/story": (200, HTML, STORY),
+        "/to-inside": (302, {"Location": inside.url("/secret")}, b""),
+    })  # fmt: skip
+    got = load(outside.url("/feed"))
+    assert [a.title for a in got if isinstance(a, Article)] == ["Quay library", "Inline"]
+    said = reasons(got)
+    assert set(said) == {*links[:4], "http://[::1]/"}
+    assert all(r.startswith("refused: ") for r in said.values()), said
+    assert said["http://[::1]/"].endswith("; loaded the feed's summary instead")
+    assert inside.requests == []
+
+
+def test_allow_private_lifts_the_address_and_the_port_rule(inside):
+    (article,) = load(inside.url("/secret"), allow_private=True)
+    assert article.title == "Internal" and len(inside.requests) == 1
+
+
+def test_a_checked_name_is_fetched_at_the_address_checked(monkeypatch, outside):
+    """DNS rebinding: a name that resolves to a public address when checked and to 127.0.0.1
+    when connected. The request goes to the checked address (with the name as its Host), so a
+    second lookup never happens."""
+    outside.routes["/story"] = (200, HTML, STORY)
+    lookups = []
+    getaddrinfo = socket.getaddrinfo
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "news.example":
+            return getaddrinfo(host, port, *args, **kwargs)
+        lookups.append(host)  # first answer: this test's "public" server; later: an inside one
+        ip = "127.0.0.1" if len(lookups) == 1 else "127.0.0.2"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    (article,) = load(f"http://news.example:{outside.port}/story")
+    assert article.title == "Quay library" and lookups == ["news.example"]
+    assert outside.requests[0][1]["Host"] == f"news.example:{outside.port}"

@@ -7,7 +7,8 @@ Besides the given routes it serves `/loop` (redirects to itself forever), `/slow
 after `slow_seconds`), `/error` (HTTP 500), `/trickle` (sends its headers a byte every 0.1 s for
 `slow_seconds`) and `/hangup` (closes the connection without an answer); these match with any
 query string (`/slow?n=2`), so a test can have many distinct URLs of one kind. Any other path is
-a 404.
+a 404. A route is sent with its Content-Length unless it has one, or a Transfer-Encoding (then its
+body must be framed so: see `chunked`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ class LocalServer:
         self._thread.join(timeout=5)
 
 
+def chunked(data: bytes, size: int = 1 << 16) -> bytes:
+    """`data` framed as `Transfer-Encoding: chunked`: sent with no length given beforehand."""
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
 def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
@@ -89,7 +96,8 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                if not any(name.lower() == "content-length" for name in headers):
+                framed = ("content-length", "transfer-encoding")  # a chunked body is framed
+                if not any(name.lower() in framed for name in headers):
                     self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

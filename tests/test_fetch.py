@@ -7,11 +7,14 @@ real address.
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import socket
+import tracemalloc
+import zlib
 
 import pytest
-from helpers_http import LocalServer
+from helpers_http import LocalServer, chunked
 
 from vectorstore import fetch
 from vectorstore.load import load_sources
@@ -190,3 +193,63 @@ def test_a_checked_name_is_fetched_at_the_address_checked(monkeypatch, outside):
     (article,) = load(f"http://news.example:{outside.port}/story")
     assert article.title == "Quay library" and lookups == ["news.example"]
     assert outside.requests[0][1]["Host"] == f"news.example:{outside.port}"
+
+
+# ------------------------------------------------------------------ compressed responses
+
+
+def test_a_gzip_bomb_is_refused_once_decoded_past_the_limit(inside):
+    bomb = gzip.compress(b"\0" * 50_000_000, 9)  # 49 KB on the wire
+    inside.routes["/bomb"] = (200, {**HTML, "Content-Encoding": "gzip"}, bomb)
+    tracemalloc.start()
+    try:
+        (failure,) = load(inside.url("/bomb"), max_bytes=1_000_000, allow_private=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert failure.reason == "page is over the 1 MB limit once decompressed"
+    assert peak < 5_000_000  # decoding stopped near 1 MB; the whole 50 MB was decoded before
+
+
+def test_stacked_and_unread_encodings_are_refused(inside):
+    twice = gzip.compress(gzip.compress(STORY.encode()))
+    inside.routes.update({
+        "/twice": (200, {**HTML, "Content-Encoding": "gzip, gzip"}, twice),
+        "/br": (200, {**HTML, "Content-Encoding": "br"}, b"\x1b\x03\x00\xf8\x8d\x94n\xde"),
+        "/zstd": (200, {**HTML, "Content-Encoding": "zstd"}, b"(\xb5/\xfd\x04X\x19\x00\x00"),
+    })  # fmt: skip
+    said = reasons(load(*(inside.url(p) for p in ["/twice", "/br", "/zstd"]), allow_private=True))
+    assert said == {
+        inside.url("/twice"): "compressed more than once (Content-Encoding: gzip, gzip); a page "
+        "is read only if compressed once, with gzip or deflate",
+        inside.url("/br"): "compressed with 'br', which is not read; only gzip and deflate are",
+        inside.url("/zstd"): "compressed with 'zstd', which is not read; only gzip and deflate are",
+    }
+    # Servers are told what is read, so a well-behaved one never sends the rest.
+    assert {h["Accept-Encoding"] for _, h in inside.requests} == {"gzip, deflate"}
+
+
+def test_gzip_and_deflate_pages_load(inside):
+    page = STORY.encode()
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)  # deflate without the zlib header, as some send
+    raw_deflate = raw.compress(page) + raw.flush()
+    inside.routes.update({
+        "/gzip": (200, {**HTML, "Content-Encoding": "gzip"}, gzip.compress(page)),
+        "/deflate": (200, {**HTML, "Content-Encoding": "deflate"}, zlib.compress(page)),
+        "/raw-deflate": (200, {**HTML, "Content-Encoding": "deflate"}, raw_deflate),
+        "/identity": (200, {**HTML, "Content-Encoding": "identity"}, page),
+    })  # fmt: skip
+    items = load(*(inside.url(p) for p in ["/gzip", "/deflate", "/raw-deflate", "/identity"]),
+                 allow_private=True)  # fmt: skip
+    assert [(i.title, i.text) for i in items] == [("Quay library", items[0].text)] * 4
+    assert "12 million dollars" in items[0].text
+
+
+def test_compressed_data_that_decodes_to_nothing_is_still_counted(inside):
+    """Empty deflate blocks, 5 bytes each on the wire and nothing decoded, sent without a length."""
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
+    body = chunked(header + b"\x00\x00\x00\xff\xff" * 400_000)  # 2 MB
+    gzipped = {**HTML, "Content-Encoding": "gzip", "Transfer-Encoding": "chunked"}
+    inside.routes["/empty-blocks"] = (200, gzipped, body)
+    (failure,) = load(inside.url("/empty-blocks"), max_bytes=1_000_000, allow_private=True)
+    assert failure.reason == "page is over the 1 MB limit"

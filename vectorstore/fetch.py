@@ -16,6 +16,8 @@ import ipaddress
 import socket
 import threading
 import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -36,6 +38,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv4 addresses reached through a NAT64 gateway
 _LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Content-Encodings undone here, as zlib's wbits; all a request says it accepts.
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_ACCEPT_ENCODING = "gzip, deflate"
+_PIECE = 1 << 16  # decoded bytes made at a time: the size limit is checked every 64 KB
 
 
 @dataclass
@@ -110,7 +116,11 @@ class Fetcher:
                     timeout=self.timeout,
                     follow_redirects=False,
                     # A new connection each time, for _Deadline (and so none is shared by names).
-                    headers={**headers, "Connection": "close"},
+                    headers={
+                        **headers,
+                        "Connection": "close",
+                        "Accept-Encoding": _ACCEPT_ENCODING,  # (httpx would add br and zstd)
+                    },
                     extensions={**extensions, "trace": deadline.trace},
                 ) as response:
                     if response.is_redirect:
@@ -149,20 +159,80 @@ class Fetcher:
         raise _Unreachable(f"refused: {reasons[0]}; {_ALLOW}")
 
     def body(self, response: httpx.Response) -> bytes:
-        """The response's bytes, given up once past `max_bytes` or `timeout`."""
+        """The response's bytes, decoded, given up once past `max_bytes` or `timeout`.
+
+        Both the bytes received and the bytes decoded count against `max_bytes`: 49 KB of gzip
+        can decode to 50 MB, which httpx would decode whole, a received chunk at a time.
+        """
         deadline, limit = time.monotonic() + self.timeout, size(self.max_bytes, short=True)
+        decoder = _Decoder(response.headers.get("content-encoding", ""))
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_bytes:
             raise BadInput(f"page is {size(int(length))}, over the {limit} limit")
-        chunks, total = [], 0
-        for chunk in response.iter_bytes():
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > self.max_bytes:
+        chunks, received, total = [], 0, 0
+        for chunk in response.iter_raw():
+            received += len(chunk)
+            if received > self.max_bytes:
                 raise BadInput(f"page is over the {limit} limit")
+            for piece in decoder.decode(chunk):
+                total += len(piece)
+                if total > self.max_bytes:
+                    raise BadInput(f"page is over the {limit} limit once decompressed")
+                chunks.append(piece)
+            if decoder.done:  # anything sent after the compressed data ends is not read
+                break
             if time.monotonic() > deadline:  # a server that trickles its answer
                 raise httpx.ReadTimeout("too slow", request=response.request)
         return b"".join(chunks)
+
+
+class _Decoder:
+    """Undoes a response's Content-Encoding (gzip, deflate or none), `_PIECE` bytes at a time.
+
+    A stacked encoding (`gzip, gzip`) or one not undone here (br, zstd, ...) raises BadInput: no
+    page needs two, and the request asked for gzip or deflate only.
+    """
+
+    def __init__(self, header: str) -> None:
+        codings = [c.strip().lower() for c in header.split(",")]
+        codings = [c for c in codings if c not in ("", "identity")]
+        if len(codings) > 1:
+            raise BadInput(
+                f"compressed more than once (Content-Encoding: {header.strip()}); a page is read "
+                "only if compressed once, with gzip or deflate"
+            )
+        if codings and codings[0] not in _WBITS:
+            raise BadInput(
+                f"compressed with {codings[0]!r}, which is not read; only gzip and deflate are"
+            )
+        self.coding = codings[0] if codings else None
+        self._zlib = zlib.decompressobj(_WBITS[self.coding]) if self.coding else None
+        self._started = False
+
+    @property
+    def done(self) -> bool:
+        """Whether the compressed data has ended."""
+        return self._zlib is not None and self._zlib.eof
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        """`data` decoded, in pieces of at most `_PIECE` bytes (received data as it is)."""
+        if self._zlib is None:
+            yield data
+            return
+        while data and not self._zlib.eof:
+            try:
+                piece = self._zlib.decompress(data, _PIECE)  # the rest waits in unconsumed_tail
+            except zlib.error as exc:
+                if self.coding == "deflate" and not self._started:
+                    # Some servers send deflate without the zlib header that HTTP's has.
+                    self._zlib, self._started = zlib.decompressobj(-zlib.MAX_WBITS), True
+                    continue
+                raise BadInput(
+                    f"the server's compressed response could not be decompressed ({exc})"
+                ) from exc
+            self._started = True
+            yield piece
+            data = self._zlib.unconsumed_tail
 
 
 class _Deadline:
@@ -260,8 +330,6 @@ def _http_error(exc: httpx.HTTPError) -> BadInput:
         return _Unreachable(f"the server's response was cut short or malformed ({exc})")
     if isinstance(exc, httpx.TransportError):
         return _Unreachable(f"download failed ({type(exc).__name__}: {exc})")
-    if isinstance(exc, httpx.DecodingError):
-        return BadInput(f"the server's compressed response could not be decompressed ({exc})")
     return BadInput(f"download failed ({type(exc).__name__}: {exc})")
 
 

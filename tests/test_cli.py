@@ -63,8 +63,10 @@ def test_ingest_ask_and_list(env, tmp_path):
 def test_ingest_fetches_from_the_own_network_only_when_allowed(env):
     from helpers_http import LocalServer
 
-    page = "<html><body><article><p>The intranet says the Quay Street library opens in June, " \
-        "a year after the council voted for it.</p></article></body></html>"  # fmt: skip
+    page = (
+        "<html><body><article><p>The intranet says the Quay Street library opens in June, a "
+        "year after the council voted for it.</p></article></body></html>"
+    )
     with LocalServer() as server:
         server.routes["/news"] = (200, {"Content-Type": "text/html"}, page)
         refused = newsqa("ingest", server.url("/news"), "--json", env=env)

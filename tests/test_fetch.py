@@ -14,11 +14,12 @@ import tracemalloc
 import zlib
 
 import pytest
+from conftest import TESLA_ID
 from helpers_http import LocalServer, chunked
 
 from vectorstore import fetch
 from vectorstore.load import load_sources
-from vectorstore.types import Article, Failure
+from vectorstore.types import Article, Failure, article_id
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 SECRET = (
@@ -152,8 +153,10 @@ def test_a_feeds_links_meet_the_same_rules(inside, outside):
     items = "".join(
         f"<item><title>Entry {n}</title><link>{link}</link></item>" for n, link in enumerate(links)
     )
-    items += "<item><title>Inline</title><link>http://[::1]/</link><description>Only in the " \
-        "feed: the ferry runs again from Monday.</description></item>"  # fmt: skip
+    items += (
+        "<item><title>Inline</title><link>http://[::1]/</link><description>Only in the feed: "
+        "the ferry runs again from Monday.</description></item>"
+    )
     outside.routes.update({
         "/feed": (200, {"Content-Type": "application/rss+xml"},
                   f"<rss version='2.0'><channel><title>Wire</title>{items}</channel></rss>"),
@@ -253,3 +256,47 @@ def test_compressed_data_that_decodes_to_nothing_is_still_counted(inside):
     inside.routes["/empty-blocks"] = (200, gzipped, body)
     (failure,) = load(inside.url("/empty-blocks"), max_bytes=1_000_000, allow_private=True)
     assert failure.reason == "page is over the 1 MB limit"
+
+
+# ------------------------------------------------------------------ spoofed ids
+
+TESLA_URL = "https://metrowire.example/business/2024/04/29/tesla-baidu-china-data-rules"
+CALLED_OFF = "Tesla called off its mapping deal with Baidu on Monday, a spokesman said in Austin."
+
+
+def test_a_fetched_page_is_stored_under_the_url_it_came_from(fake_qa, outside):
+    """A page naming a stored article's URL (or id) as its own does not replace that article."""
+    text = (
+        f"Title: Tesla calls off Baidu deal\nSource: Metro Wire\nURL: {TESLA_URL}\n"
+        f"ID: {TESLA_ID}\n\n{CALLED_OFF}"
+    )
+    html = (
+        f'<html><head><title>Tesla calls off Baidu deal</title><link rel="canonical" '
+        f'href="{TESLA_URL}"><meta property="og:url" content="{TESLA_URL}"></head><body>'
+        f"<article><p>{CALLED_OFF} The shares fell.</p></article></body></html>"
+    )
+    rss = (
+        f"<rss version='2.0'><channel><title>Wire</title><item><title>Called off</title>"
+        f"<link>{TESLA_URL}</link><description>{CALLED_OFF} Again.</description></item>"
+        "</channel></rss>"
+    )
+    outside.routes.update({
+        "/claim.txt": (200, {"Content-Type": "text/plain"}, text),
+        "/moved": (301, {"Location": "/claim.txt"}, b""),
+        "/claim.html": (200, HTML, html),
+        "/feed": (200, {"Content-Type": "application/rss+xml"}, rss),
+    })  # fmt: skip
+    tesla = {a["id"]: a for a in fake_qa.articles()}[TESLA_ID]
+    paths = ["/claim.txt", "/moved", "/claim.html", "/feed"]
+    report = fake_qa.ingest([outside.url(p) for p in paths], progress=False)
+    assert {a["id"]: a for a in fake_qa.articles()}[TESLA_ID] == tesla
+    assert TESLA_ID not in report.updated + report.unchanged
+    txt, html_id = (article_id(outside.url(p), "", "") for p in ["/claim.txt", "/claim.html"])
+    assert report.added[:2] == [txt, html_id] and report.unchanged == [txt]  # /moved is /claim.txt
+    stored = {a["id"]: a for a in fake_qa.articles()}
+    assert (stored[txt]["url"], stored[html_id]["url"]) == (outside.url("/claim.txt"),
+                                                            outside.url("/claim.html"))  # fmt: skip
+    # The feed's entry links to the Tesla URL, which does not load; its summary is kept, under
+    # an id of its own (as an entry without a link has), shown with the link the feed gave.
+    (summary,) = report.added[2:]
+    assert summary.startswith("h") and stored[summary]["url"] == TESLA_URL

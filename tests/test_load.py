@@ -384,14 +384,15 @@ def test_pages_and_what_goes_wrong_fetching_them(server):
              "/missing", "/loop", "/slow"]  # fmt: skip
     urls = [server.url(p) for p in paths]
     items = list(load_sources(urls, timeout=1, max_bytes=10_000, allow_private=True))
-    by_url = {i.url if isinstance(i, Article) else i.item: i for i in items}
+    by_url = {i.origin if isinstance(i, Article) else i.item: i for i in items}
     assert len(items) == len(paths)
     bridge = by_url[server.url("/bridge")]
     assert (bridge.title, bridge.source, bridge.published) == (
         "Harbour Bridge Reopens After Repairs", "Riverton Gazette", "2024-03-14",
     )  # fmt: skip
     assert bridge.text == BRIDGE_BODY
-    assert by_url[server.url("/moved")].text == BRIDGE_BODY
+    moved = by_url[server.url("/moved")]  # stored under the URL it was fetched from
+    assert (moved.text, moved.url, moved.id) == (BRIDGE_BODY, server.url("/bridge"), bridge.id)
     note = by_url[server.url("/note.txt")]
     assert (note.title, note.text, note.source) == (
         "Café reopens", "The café on Quay Street reopened.", "127.0.0.1",

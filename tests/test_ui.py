@@ -230,8 +230,10 @@ def test_a_ui_user_sees_one_reason_for_every_network_failure(handlers, fake_qa, 
 
     from qa.settings import get_settings
 
-    page = "<html><body><article><p>The office wifi password is hunter2, the admin said on " \
-        "Monday in the staff room.</p></article></body></html>"  # fmt: skip
+    page = (
+        "<html><body><article><p>The office wifi password is hunter2, the admin said on Monday "
+        "in the staff room.</p></article></body></html>"
+    )
     with LocalServer(slow_seconds=5) as server:
         server.routes["/secret"] = (200, {"Content-Type": "text/html"}, page)
         blocked = [server.url("/secret"), "http://169.254.169.254/latest/", "http://2852039166/"]

@@ -49,6 +49,7 @@ class Page:
     data: bytes
     content_type: str
     charset: str | None
+    url: str  # where it was fetched from, after any redirects
 
 
 class _Unreachable(BadInput):
@@ -136,7 +137,7 @@ class Fetcher:
             if not data.strip():
                 raise BadInput("empty response")
             content_type = response.headers.get("content-type", "").lower()
-            return Page(data, content_type, response.charset_encoding)
+            return Page(data, content_type, response.charset_encoding, str(url))
         raise BadInput("too many redirects")
 
     def _pinned(self, url: httpx.URL) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:

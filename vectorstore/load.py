@@ -28,7 +28,7 @@ from . import formats
 from .fetch import Fetcher, Page
 from .fetch import size as _size
 from .formats import BadInput
-from .types import Article, Failure
+from .types import Article, Failure, article_id
 
 Item = Article | Failure
 
@@ -178,10 +178,14 @@ class _Loader:
             yield from self.feed(page, url)
         else:
             article = self.page_article(page, url)
-            yield replace(article, source=article.source or _host(url))
+            yield replace(article, source=article.source or _host(page.url))
 
     def page_article(self, page: Page, url: str) -> Article:
-        """A fetched page -> its article; `source` is the site name only if the page gives one."""
+        """A fetched page -> its article; `source` is the site name only if the page gives one.
+
+        Its url and id are the URL it was fetched from (after redirects), whatever the page says:
+        a `URL:` or `ID:` line, or a canonical link, naming another article would replace it.
+        """
         kind = formats.sniff(page.data, page.content_type)
         if kind == "feed":
             raise BadInput("the link is a feed, not an article page")
@@ -192,7 +196,8 @@ class _Loader:
             )
         html = kind == "html"
         text = formats.decode(page.data, declared=page.charset, html=html, detect=True, what="page")
-        return (formats.from_html if html else formats.from_text)(text, origin=url, url=url)
+        article = (formats.from_html if html else formats.from_text)(text, origin=url)
+        return replace(article, url=page.url, id=article_id(page.url, "", ""))
 
     def feed(self, page: Page, url: str) -> Iterator[Item]:
         """Each entry's linked page; the entry's own summary when the link fails."""
@@ -242,7 +247,16 @@ class _Loader:
                 yield replace(article, source=article.source or site, **known)
                 return
         origin = link or f"{feed_url} entry {n}"
-        yield Article(text=summary, source=site, url=link or None, origin=origin, **meta)
+        # Not fetched from `link`, so not stored under it: the id comes from the text, as for an
+        # entry with no link (the feed could name another article's URL and replace it).
+        yield Article(
+            text=summary,
+            source=site,
+            url=link or None,
+            id=article_id(None, meta["title"], summary),
+            origin=origin,
+            **meta,
+        )
 
 
 def _guarded(item: str, items: Iterator[Item]) -> Iterator[Item]:

@@ -14,9 +14,10 @@ import tracemalloc
 import zlib
 
 import pytest
-from conftest import TESLA_ID
+from conftest import TESLA_ID, FakeChatModel, FakeEmbeddings
 from helpers_http import LocalServer, chunked
 
+from qa.chain import NewsQA
 from vectorstore import fetch
 from vectorstore.load import load_sources
 from vectorstore.types import Article, Failure, article_id
@@ -300,3 +301,65 @@ def test_a_fetched_page_is_stored_under_the_url_it_came_from(fake_qa, outside):
     # an id of its own (as an entry without a link has), shown with the link the feed gave.
     (summary,) = report.added[2:]
     assert summary.startswith("h") and stored[summary]["url"] == TESLA_URL
+
+
+# ------------------------------------------------------------------ feeds and request limits
+
+
+def rss(links: list[str], summary: bool = False) -> tuple[int, dict[str, str], str]:
+    """A feed route whose entries link to `links` (with a summary each, if asked)."""
+    about = "<description>The ferry runs again from Monday, the harbour office said.</description>"
+    items = "".join(
+        f"<item><title>Entry {n}</title><link>{link}</link>{about if summary else ''}</item>"
+        for n, link in enumerate(links, 1)
+    )
+    body = f"<rss version='2.0'><channel><title>Wire</title>{items}</channel></rss>"
+    return 200, {"Content-Type": "application/rss+xml"}, body
+
+
+def newsqa(tmp_path, **store) -> NewsQA:
+    """A NewsQA with fake models that may fetch from 127.0.0.1, with these store settings."""
+    settings = {"path": tmp_path / "store", "allow_private_urls": True, **store}
+    return NewsQA({"store": settings}, embeddings=FakeEmbeddings(), chat_model=FakeChatModel())
+
+
+def test_a_feed_is_read_up_to_100_entries(inside):
+    inside.routes["/feed"] = rss([inside.url(f"/gone?n={n}") for n in range(250)])
+    items = load(inside.url("/feed"), allow_private=True)
+    assert len(inside.requests) == 1 + 100  # the feed, then its first 100 links (all 404)
+    assert items[-1] == Failure(
+        inside.url("/feed"), "150 of its 250 entries skipped: a feed is read up to 100 entries"
+    )
+    assert len(items) == 101
+
+
+def test_an_untrusted_request_fetches_up_to_its_url_limit(tmp_path, inside):
+    urls = [inside.url(f"/gone?n={n}") for n in range(8)]
+    inside.routes["/feed"] = rss([inside.url(f"/gone?entry={n}") for n in range(5)])
+    qa = newsqa(tmp_path, max_urls_per_request=5, max_feed_entries=2)
+    report = qa.ingest([inside.url("/feed"), *urls], progress=False, untrusted=True)
+    assert len(inside.requests) == 1 + 2 + 4  # the feed, 2 of its entries, 4 more URLs
+    assert [f.reason for f in report.failed] == [
+        *["HTTP 404 from server"] * 2,
+        "3 of its 5 entries skipped: a feed is read up to 2 entries",
+        *["HTTP 404 from server"] * 4,
+        *["skipped: one ingestion fetches at most 5 URLs"] * 4,
+    ]
+    inside.requests.clear()  # the command line (not untrusted) fetches every URL it is given
+    assert len(qa.ingest(urls, progress=False).failed) == len(inside.requests) == 8
+
+
+def test_an_untrusted_request_stops_fetching_at_its_deadline(tmp_path):
+    with LocalServer(slow_seconds=10) as server:
+        server.routes["/feed"] = rss([server.url(f"/slow?n={n}") for n in range(8)], summary=True)
+        qa = newsqa(tmp_path, fetch_timeout=1, ingest_deadline=2.5)
+        report = qa.ingest([server.url("/feed")], progress=False, untrusted=True)
+        slow = [path for path, _ in server.requests if path.startswith("/slow")]
+    # Before: every entry was fetched, a second each (8 s). Now at most 3 fit in 2.5 s (fewer if
+    # the machine is slow), and each entry not started is reported, its summary stored instead.
+    assert 1 <= len(slow) <= 3
+    skipped = [f.reason for f in report.failed if f.reason.startswith("skipped")]
+    assert skipped == [
+        "skipped: the ingestion reached its 2.5 s limit; loaded the feed's summary instead"
+    ] * (8 - len(slow))
+    assert len(report.added) == 8

@@ -62,6 +62,7 @@ class Fetcher:
     Args:
         allow_private: fetch from any address and port, not only public ones on 80 and 443.
         uniform_errors: give every network failure the one reason `UNREACHABLE` (for the UI).
+        deadline: seconds from now after which no fetch starts, and a running one is ended.
     """
 
     def __init__(
@@ -72,9 +73,12 @@ class Fetcher:
         *,
         allow_private: bool = False,
         uniform_errors: bool = False,
+        deadline: float | None = None,
     ) -> None:
         self.timeout, self.max_bytes = timeout, max_bytes
         self.allow_private, self.uniform_errors = allow_private, uniform_errors
+        self.deadline = deadline
+        self._stop_at = None if deadline is None else time.monotonic() + deadline
         self._client, self._own_client = client, client is None
 
     @property
@@ -94,12 +98,20 @@ class Fetcher:
 
     def fetch(self, url: str) -> Page:
         """GET `url` within the time and size limits; every way that fails raises BadInput."""
-        deadline = _Deadline(self.timeout)
+        seconds = self.timeout
+        if self._stop_at is not None:
+            seconds = min(seconds, self._stop_at - time.monotonic())
+            if seconds <= 0:
+                raise BadInput(f"skipped: the ingestion reached its {self.deadline:g} s limit")
+        deadline = _Deadline(seconds)
         try:
             return self._follow(httpx.URL(url), deadline)
         except httpx.InvalidURL as exc:
             raise BadInput(f"not a valid URL ({exc})") from exc
         except _Unreachable as exc:
+            if deadline.expired and seconds < self.timeout:  # ended by the ingestion's limit
+                reason = f"stopped: the ingestion reached its {self.deadline:g} s limit"
+                raise BadInput(reason) from exc
             if self.uniform_errors:
                 raise BadInput(UNREACHABLE) from exc
             raise
@@ -114,7 +126,7 @@ class Fetcher:
                 with self.client.stream(
                     "GET",
                     target,
-                    timeout=self.timeout,
+                    timeout=deadline.seconds,
                     follow_redirects=False,
                     # A new connection each time, for _Deadline (and so none is shared by names).
                     headers={
@@ -129,10 +141,12 @@ class Fetcher:
                         continue
                     if not response.is_success:
                         raise BadInput(f"HTTP {response.status_code} from server")
-                    data = self.body(response)
+                    data = self.body(response, deadline.seconds)
             except httpx.HTTPError as exc:
-                if deadline.expired or isinstance(exc, httpx.TimeoutException):
-                    raise _Unreachable(f"timed out after {self.timeout:g} s") from exc
+                if isinstance(exc, httpx.TimeoutException):
+                    deadline.expired = True  # httpx's own timeout came first: expired all the same
+                if deadline.expired:
+                    raise _Unreachable(f"timed out after {deadline.seconds:g} s") from exc
                 raise _http_error(exc) from exc
             if not data.strip():
                 raise BadInput("empty response")
@@ -159,13 +173,13 @@ class Fetcher:
             reasons.append(why)
         raise _Unreachable(f"refused: {reasons[0]}; {_ALLOW}")
 
-    def body(self, response: httpx.Response) -> bytes:
-        """The response's bytes, decoded, given up once past `max_bytes` or `timeout`.
+    def body(self, response: httpx.Response, seconds: float) -> bytes:
+        """The response's bytes, decoded, given up once past `max_bytes` or `seconds`.
 
         Both the bytes received and the bytes decoded count against `max_bytes`: 49 KB of gzip
         can decode to 50 MB, which httpx would decode whole, a received chunk at a time.
         """
-        deadline, limit = time.monotonic() + self.timeout, size(self.max_bytes, short=True)
+        deadline, limit = time.monotonic() + seconds, size(self.max_bytes, short=True)
         decoder = _Decoder(response.headers.get("content-encoding", ""))
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_bytes:
@@ -244,7 +258,7 @@ class _Deadline:
     """
 
     def __init__(self, seconds: float) -> None:
-        self.expired = False
+        self.seconds, self.expired = seconds, False
         self._sockets: list[socket.socket] = []
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True

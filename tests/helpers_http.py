@@ -13,6 +13,7 @@ body must be framed so: see `chunked`).
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,9 +22,18 @@ Route = tuple[int, dict[str, str], bytes | str]
 
 
 class LocalServer:
-    """A ThreadingHTTPServer on a free port of 127.0.0.1 that serves `routes` (path -> route)."""
+    """A ThreadingHTTPServer on a free port of 127.0.0.1 that serves `routes` (path -> route).
 
-    def __init__(self, routes: dict[str, Route] | None = None, *, slow_seconds: float = 5.0):
+    With `tls` (a server-side SSLContext) it speaks https.
+    """
+
+    def __init__(
+        self,
+        routes: dict[str, Route] | None = None,
+        *,
+        slow_seconds: float = 5.0,
+        tls: ssl.SSLContext | None = None,
+    ):
         self.routes: dict[str, Route] = dict(routes or {})
         self.slow_seconds = slow_seconds
         self.requests: list[tuple[str, dict[str, str]]] = []  # (path, headers) of each request
@@ -31,6 +41,9 @@ class LocalServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._server.block_on_close = False  # do not wait for a /slow request on the way out
+        self.scheme = "https" if tls else "http"
+        if tls:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -41,7 +54,7 @@ class LocalServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import shutil
 import socket
+import ssl
+import subprocess
 import tracemalloc
 import zlib
 
+import httpx
 import pytest
 from conftest import TESLA_ID, FakeChatModel, FakeEmbeddings
 from helpers_http import LocalServer, chunked
@@ -197,6 +201,39 @@ def test_a_checked_name_is_fetched_at_the_address_checked(monkeypatch, outside):
     (article,) = load(f"http://news.example:{outside.port}/story")
     assert article.title == "Quay library" and lookups == ["news.example"]
     assert outside.requests[0][1]["Host"] == f"news.example:{outside.port}"
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl to make a certificate")
+def test_https_to_the_checked_address_still_checks_the_certificate_for_the_name(
+    tmp_path, monkeypatch
+):
+    """The request goes to an address, but TLS is told the name: its certificate must match."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=news.example", "-addext", "subjectAltName=DNS:news.example",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    real, getaddrinfo = fetch.refusal, socket.getaddrinfo
+
+    def example_is_here(host, *args, **kwargs):
+        return getaddrinfo("127.0.0.1" if host.endswith(".example") else host, *args, **kwargs)
+
+    with LocalServer({"/story": (200, HTML, STORY)}, tls=tls) as server:
+        # news.example and other.example are this server, taken for a public one.
+        monkeypatch.setattr(socket, "getaddrinfo", example_is_here)
+        monkeypatch.setattr(
+            fetch, "refusal", lambda h, ip, port: None if port == server.port else real(h, ip, port)
+        )
+        good, bad = (f"https://{name}.example:{server.port}/story" for name in ("news", "other"))
+        with httpx.Client(verify=ssl.create_default_context(cafile=cert)) as client:
+            items = list(load_sources([good, bad], client=client, timeout=3))
+    assert items[0].title == "Quay library" and items[0].url == good
+    assert "certificate verify failed: Hostname mismatch" in items[1].reason
+    assert [h["Host"] for _, h in server.requests] == [f"news.example:{server.port}"]
 
 
 # ------------------------------------------------------------------ compressed responses

@@ -53,7 +53,7 @@ class Page:
 
 
 class _Unreachable(BadInput):
-    """A failure of the network or of the address rules, before any response came."""
+    """A failure of the network or of the address rules: nothing a server chose to answer."""
 
 
 class Fetcher:

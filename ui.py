@@ -427,7 +427,7 @@ class Handlers:
     def _ingest_one(self, source: str, name: str) -> list[list[str]]:
         """Report rows [item, article id, result, details] for one upload or URL."""
         try:
-            report = self.qa.ingest([source], progress=False)
+            report = self.qa.ingest([source], progress=False, untrusted=True)
         except Exception as exc:
             log.exception("ingesting %r failed", source)
             return [[name, "", "failed", explain(exc, "could not ingest it")]]

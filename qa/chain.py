@@ -73,13 +73,30 @@ class NewsQA:
         return self._chat_model
 
     # --- ingestion -------------------------------------------------------------------------
-    def ingest(self, sources: Iterable[str], progress: bool | None = None) -> IngestReport:
-        """Load files, folders, URLs, feeds or JSON Lines and store them; bad input is reported."""
-        with store_errors(self.settings.store):
+    def ingest(
+        self, sources: Iterable[str], progress: bool | None = None, *, untrusted: bool = False
+    ) -> IngestReport:
+        """Load files, folders, URLs, feeds or JSON Lines and store them; bad input is reported.
+
+        Args:
+            untrusted: the request comes from a UI user, who is told one reason for every network
+                failure (a refused address, a closed port and a timeout alike), so that the UI
+                cannot map the network around the server; and who may fetch at most
+                `store.max_urls_per_request` URLs in `store.ingest_deadline` seconds, because
+                the UI ingests for one user at a time. A feed is read up to
+                `store.max_feed_entries` entries either way.
+        """
+        st = self.settings.store
+        limits = {"max_urls": st.max_urls_per_request, "deadline": st.ingest_deadline}
+        with store_errors(st):
             loaded = load_sources(
                 sources,
-                timeout=self.settings.store.fetch_timeout,
-                max_bytes=self.settings.store.max_source_bytes,
+                timeout=st.fetch_timeout,
+                max_bytes=st.max_source_bytes,
+                allow_private=st.allow_private_urls,
+                uniform_errors=untrusted,
+                max_feed_entries=st.max_feed_entries,
+                **(limits if untrusted else {}),
             )
             return self.store.ingest(loaded, progress=progress)
 

@@ -49,6 +49,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         store["chroma_host"] = args.chroma_host
     if getattr(args, "chroma_port", None):
         store["chroma_port"] = args.chroma_port
+    if getattr(args, "allow_private_urls", False):
+        store["allow_private_urls"] = True
     if getattr(args, "provider", None):
         llm["provider"] = args.provider
     if getattr(args, "base_url", None):
@@ -79,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a file, folder, article URL, RSS/Atom feed URL or .jsonl file",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="also fetch URLs on private, loopback and link-local addresses and on any port "
+        "(your own intranet); by default only public addresses on ports 80 and 443",
+    )
     _common(p)
 
     p = sub.add_parser("ask", help="answer a question from the stored articles, with citations")

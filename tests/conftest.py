@@ -188,6 +188,37 @@ def fake_qa(settings, fake_embeddings, fake_chat):
     return qa
 
 
+@pytest.fixture
+def no_network(monkeypatch):
+    """Refuse every connection beyond 127.0.0.1, and every DNS lookup, before a packet is sent.
+
+    For tests of what the loader refuses to fetch: a check that lets a request through then shows
+    as a wrong reason, never as a request to a real address (169.254.169.254 is a cloud's
+    metadata service on some machines).
+    """
+    connect, lookup = socket.create_connection, socket.getaddrinfo
+
+    def loopback_only(address, *args, **kwargs):
+        infos = lookup(address[0], address[1], type=socket.SOCK_STREAM)
+        if any(info[4][0] != "127.0.0.1" for info in infos):
+            raise ConnectionRefusedError(f"the tests' no_network refused {address[0]}")
+        return connect(address, *args, **kwargs)
+
+    def no_dns(host, port, *args, **kwargs):
+        """Addresses (in any form) and localhost only: a name would be asked of a DNS server."""
+        if host != "localhost":
+            try:
+                lookup(host, port, flags=socket.AI_NUMERICHOST)
+            except socket.gaierror:
+                raise socket.gaierror(
+                    socket.EAI_NONAME, f"no_network: {host} not looked up"
+                ) from None
+        return lookup(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", loopback_only)
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -2,7 +2,7 @@
 
     corpus = make_corpus(tmp_path / "in", count=240, seed=7, base_url=server.base_url)
     server.routes.update(corpus.routes)      # server: a tests/helpers_http.py LocalServer
-    report = store.ingest(load_sources(corpus.sources, timeout=1))
+    report = store.ingest(load_sources(corpus.sources, timeout=1, allow_private=True))
     outcome = check(corpus, report.failed, store)
 
 `corpus.failures` holds one `Fail` per malformed input: the `Failure.item` that must name it (a
@@ -384,7 +384,7 @@ class Maker:
             ("octets", (200, {"Content-Type": "application/octet-stream"}, self.noise(10, 99)),
              "unsupported content type"),
             ("nobody", (200, HTML, self.rng.choice(NO_BODY)), "no main text"),
-            ("ftp", (302, {"Location": "ftp://x.example/a"}, b""), "not a valid URL"),
+            ("ftp", (302, {"Location": "ftp://x.example/a"}, b""), "unsupported URL scheme"),
             ("cut-feed", (200, RSS, "<rss><channel><title>Cut"), "not a readable RSS/Atom feed"),
             ("no-entries", (200, RSS, "<rss><channel><title>x</title></channel></rss>"),
              "feed has no entries"),

@@ -7,11 +7,13 @@ Besides the given routes it serves `/loop` (redirects to itself forever), `/slow
 after `slow_seconds`), `/error` (HTTP 500), `/trickle` (sends its headers a byte every 0.1 s for
 `slow_seconds`) and `/hangup` (closes the connection without an answer); these match with any
 query string (`/slow?n=2`), so a test can have many distinct URLs of one kind. Any other path is
-a 404.
+a 404. A route is sent with its Content-Length unless it has one, or a Transfer-Encoding (then its
+body must be framed so: see `chunked`).
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,9 +22,18 @@ Route = tuple[int, dict[str, str], bytes | str]
 
 
 class LocalServer:
-    """A ThreadingHTTPServer on a free port of 127.0.0.1 that serves `routes` (path -> route)."""
+    """A ThreadingHTTPServer on a free port of 127.0.0.1 that serves `routes` (path -> route).
 
-    def __init__(self, routes: dict[str, Route] | None = None, *, slow_seconds: float = 5.0):
+    With `tls` (a server-side SSLContext) it speaks https.
+    """
+
+    def __init__(
+        self,
+        routes: dict[str, Route] | None = None,
+        *,
+        slow_seconds: float = 5.0,
+        tls: ssl.SSLContext | None = None,
+    ):
         self.routes: dict[str, Route] = dict(routes or {})
         self.slow_seconds = slow_seconds
         self.requests: list[tuple[str, dict[str, str]]] = []  # (path, headers) of each request
@@ -30,14 +41,20 @@ class LocalServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._server.block_on_close = False  # do not wait for a /slow request on the way out
+        self.scheme = "https" if tls else "http"
+        if tls:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
     @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -69,6 +86,12 @@ class LocalServer:
         self._thread.join(timeout=5)
 
 
+def chunked(data: bytes, size: int = 1 << 16) -> bytes:
+    """`data` framed as `Transfer-Encoding: chunked`: sent with no length given beforehand."""
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
 def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
@@ -86,7 +109,8 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                if not any(name.lower() == "content-length" for name in headers):
+                framed = ("content-length", "transfer-encoding")  # a chunked body is framed
+                if not any(name.lower() in framed for name in headers):
                     self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

@@ -75,6 +75,7 @@ def test_download_limits_come_from_settings(settings, fake_embeddings, fake_chat
     from qa.chain import NewsQA
 
     settings.store.fetch_timeout = 0.5
+    settings.store.allow_private_urls = True  # LocalServer is on 127.0.0.1
     qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=fake_chat)
     with LocalServer(slow_seconds=10) as server:
         report = qa.ingest([server.url("/slow")], progress=False)

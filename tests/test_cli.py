@@ -60,6 +60,24 @@ def test_ingest_ask_and_list(env, tmp_path):
     assert len(rows) == report["added"] and rows[0]["published"] >= rows[-1]["published"]
 
 
+def test_ingest_fetches_from_the_own_network_only_when_allowed(env):
+    from helpers_http import LocalServer
+
+    page = (
+        "<html><body><article><p>The intranet says the Quay Street library opens in June, a "
+        "year after the council voted for it.</p></article></body></html>"
+    )
+    with LocalServer() as server:
+        server.routes["/news"] = (200, {"Content-Type": "text/html"}, page)
+        refused = newsqa("ingest", server.url("/news"), "--json", env=env)
+        assert refused.returncode == 3 and server.requests == []
+        (failure,) = json.loads(refused.stdout)["failures"]
+        assert failure["reason"].startswith("refused: 127.0.0.1 is not a public address")
+        assert "--allow-private-urls" in failure["reason"]  # the detailed reason says the fix
+        allowed = newsqa("ingest", server.url("/news"), "--allow-private-urls", "--json", env=env)
+        assert allowed.returncode == 0 and json.loads(allowed.stdout)["added"] == 1
+
+
 def test_errors_are_one_clear_line(env):
     out = newsqa("ask", "What did Tesla agree with Baidu?", env=env)
     assert out.returncode == 2

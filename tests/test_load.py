@@ -92,6 +92,7 @@ HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 @pytest.fixture
 def server():
+    """A LocalServer: on 127.0.0.1, so each load from it passes allow_private=True."""
     with LocalServer(slow_seconds=5) as srv:
         yield srv
 
@@ -381,15 +382,17 @@ def test_pages_and_what_goes_wrong_fetching_them(server):
     })  # fmt: skip
     paths = ["/bridge", "/moved", "/menu", "/note.txt", "/big", "/image.png", "/error",
              "/missing", "/loop", "/slow"]  # fmt: skip
-    items = list(load_sources([server.url(p) for p in paths], timeout=1, max_bytes=10_000))
-    by_url = {i.url if isinstance(i, Article) else i.item: i for i in items}
+    urls = [server.url(p) for p in paths]
+    items = list(load_sources(urls, timeout=1, max_bytes=10_000, allow_private=True))
+    by_url = {i.origin if isinstance(i, Article) else i.item: i for i in items}
     assert len(items) == len(paths)
     bridge = by_url[server.url("/bridge")]
     assert (bridge.title, bridge.source, bridge.published) == (
         "Harbour Bridge Reopens After Repairs", "Riverton Gazette", "2024-03-14",
     )  # fmt: skip
     assert bridge.text == BRIDGE_BODY
-    assert by_url[server.url("/moved")].text == BRIDGE_BODY
+    moved = by_url[server.url("/moved")]  # stored under the URL it was fetched from
+    assert (moved.text, moved.url, moved.id) == (BRIDGE_BODY, server.url("/bridge"), bridge.id)
     note = by_url[server.url("/note.txt")]
     assert (note.title, note.text, note.source) == (
         "Café reopens", "The café on Quay Street reopened.", "127.0.0.1",
@@ -412,7 +415,7 @@ def test_connection_refused_is_reported():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/a"
-    assert list(load_sources([url], timeout=1)) == [
+    assert list(load_sources([url], timeout=1, allow_private=True)) == [
         Failure(url, "connection refused (is the server running?)")
     ]
 
@@ -420,7 +423,7 @@ def test_connection_refused_is_reported():
 def test_a_given_client_is_used_and_left_open(server):
     server.routes["/quay"] = (200, HTML, page("Quay library", LONG_BODY))
     with httpx.Client(headers={"User-Agent": "mine"}) as client:
-        (article,) = load_sources([server.url("/quay")], client=client)
+        (article,) = load_sources([server.url("/quay")], client=client, allow_private=True)
         assert not client.is_closed
     assert article.title == "Quay library"
     assert server.requests[0][1]["User-Agent"] == "mine"
@@ -455,7 +458,7 @@ def test_rss_feed_entries_load_and_a_failing_link_is_reported(server):
         "/park": (200, HTML, page("Park opens", LONG_BODY.replace("library", "park"))),
     })  # fmt: skip
     feed = server.url("/rss")
-    articles, failures = load(feed)
+    articles, failures = load(feed, allow_private=True)
     assert [(a.title, a.source, a.published, a.url) for a in articles] == [
         ("Quay library", "Quay Times", "2024-04-29", server.url("/quay")),
         ("Bridge fails", "Riverton Gazette", "2024-04-30", server.url("/error")),
@@ -474,7 +477,7 @@ def test_atom_feed_detected_by_its_content(server):
         "/atom": (200, {"Content-Type": "application/xml"}, ATOM),
         "/quay": (200, HTML, page("Quay library", LONG_BODY)),
     })  # fmt: skip
-    articles, failures = load(server.url("/atom"))
+    articles, failures = load(server.url("/atom"), allow_private=True)
     assert [(a.title, a.source, a.author, a.published, a.url) for a in articles] == [
         ("Quay library", "Harbour Ledger", "Ann Lee", "2024-04-29", server.url("/quay")),
         ("Inline", "Harbour Ledger", "", "2024-05-01", None),
@@ -487,7 +490,7 @@ def test_a_broken_feed_is_reported(server):
     rss = {"Content-Type": "application/rss+xml"}
     server.routes["/cut"] = (200, rss, "<rss><channel>")
     server.routes["/empty"] = (200, rss, "<rss><channel><title>x</title></channel></rss>")
-    _, failures = load(server.url("/cut"), server.url("/empty"))
+    _, failures = load(server.url("/cut"), server.url("/empty"), allow_private=True)
     assert [f.reason for f in failures] == [
         "not a readable RSS/Atom feed (line 2: no element found)",
         "feed has no entries",

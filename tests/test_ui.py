@@ -224,6 +224,38 @@ def test_ingestion_reports_each_item_by_its_file_name(handlers, tmp_path):
         handlers.ingest(None, "  \n", progress=no_progress)
 
 
+@pytest.mark.usefixtures("no_network")
+def test_a_ui_user_sees_one_reason_for_every_network_failure(handlers, fake_qa, monkeypatch):
+    from helpers_http import LocalServer
+
+    from qa.settings import get_settings
+
+    page = (
+        "<html><body><article><p>The office wifi password is hunter2, the admin said on Monday "
+        "in the staff room.</p></article></body></html>"
+    )
+    with LocalServer(slow_seconds=5) as server:
+        server.routes["/secret"] = (200, {"Content-Type": "text/html"}, page)
+        blocked = [server.url("/secret"), "http://169.254.169.254/latest/", "http://2852039166/"]
+        _, rows = handlers.ingest(None, "\n".join(blocked), progress=no_progress)
+        assert [row[2] for row in rows] == ["failed"] * 3 and server.requests == []
+        from vectorstore.fetch import UNREACHABLE  # (after: the unfixed loader has none)
+
+        assert rows == [[url, "", "failed", UNREACHABLE] for url in blocked]
+
+        # Allowed by the operator (NEWSQA_STORE__ALLOW_PRIVATE_URLS=1), the UI fetches from
+        # 127.0.0.1; a timeout, a hang-up and a closed port still read the same to its user.
+        monkeypatch.setenv("NEWSQA_STORE__ALLOW_PRIVATE_URLS", "1")
+        assert get_settings().store.allow_private_urls is True
+        fake_qa.settings.store.allow_private_urls = True
+        fake_qa.settings.store.fetch_timeout = 0.5
+        failing = [server.url("/slow"), server.url("/hangup"), f"http://127.0.0.1:{free_port()}/"]
+        urls = "\n".join([*failing, server.url("/secret")])
+        _, rows = handlers.ingest(None, urls, progress=no_progress)
+    assert rows[:3] == [[url, "", "failed", UNREACHABLE] for url in failing]
+    assert rows[3][2] == "added"
+
+
 def test_api_function_returns_the_answer_json(handlers):
     first = handlers.ask_api(TESLA)
     assert set(first) == ANSWER_KEYS

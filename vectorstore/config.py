@@ -43,6 +43,34 @@ class StoreSettings(BaseModel):
     fetch_timeout: float = Field(
         default=15.0, gt=0, description="Seconds a URL or feed download may take before it fails."
     )
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Fetch URLs on loopback, private and link-local addresses (the cloud metadata "
+        "service at 169.254.169.254 among them) and on any port; by default only public "
+        "addresses on ports 80 and 443 are fetched. For ingesting from your own network "
+        "(`newsqa ingest --allow-private-urls`); the UI obeys it too, so set it for a UI only if "
+        "everyone who can reach the UI may read that network.",
+    )
+    max_feed_entries: int = Field(
+        default=100,
+        ge=1,
+        description="Entries read from one RSS/Atom feed (each is a download); the rest are "
+        "reported as skipped.",
+    )
+    max_urls_per_request: int = Field(
+        default=20,
+        ge=1,
+        description="URLs one ingestion from the UI fetches (a feed's entries not counted); the "
+        "rest are reported as skipped. `newsqa ingest` (NewsQA.ingest unless `untrusted`) "
+        "fetches all it is given.",
+    )
+    ingest_deadline: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds one ingestion from the UI may spend; downloads not started by then "
+        "are reported as skipped (the UI ingests one request at a time, for everyone). "
+        "`newsqa ingest` (NewsQA.ingest unless `untrusted`) has no such limit.",
+    )
     max_source_bytes: int = Field(
         default=20_000_000,
         ge=1_000,

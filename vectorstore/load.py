@@ -12,15 +12,11 @@ declares, else UTF-8, else the one `charset_normalizer` detects.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 from xml.sax import SAXParseException
@@ -29,11 +25,10 @@ import feedparser
 import httpx
 
 from . import formats
+from .fetch import Fetcher, Page
+from .fetch import size as _size
 from .formats import BadInput
-from .types import Article, Failure
-
-USER_AGENT = "newsqa/0.1"
-MAX_REDIRECTS = 5
+from .types import Article, Failure, article_id
 
 Item = Article | Failure
 
@@ -51,50 +46,53 @@ def load_sources(
     timeout: float = 15.0,
     max_bytes: int = 20_000_000,
     client: httpx.Client | None = None,
+    allow_private: bool = False,
+    uniform_errors: bool = False,
+    max_feed_entries: int = 100,
+    max_urls: int | None = None,
+    deadline: float | None = None,
 ) -> Iterator[Article | Failure]:
     """Yield the articles in files, folders, URLs and feeds, and a Failure for each bad item.
 
     Args:
         timeout: seconds a download may take before it is given up.
         max_bytes: the largest file or page read; for JSON Lines, the longest line.
-        client: the `httpx.Client` to fetch with (its own redirect limit applies); by default one
-            is made with the User-Agent "newsqa/0.1" and at most 5 redirects.
+        client: the `httpx.Client` to fetch with; by default one is made with the User-Agent
+            "newsqa/0.1". Redirects are followed here, at most 5, each hop checked.
+        allow_private: fetch URLs on loopback, private and link-local addresses and on any port;
+            by default only public addresses on ports 80 and 443 (see `vectorstore.fetch`).
+        uniform_errors: one reason for every network failure, so that a user who only sees the
+            reasons cannot tell a closed port from a refused address (the UI sets it).
+        max_feed_entries: the entries read from one feed; one Failure says how many were not.
+        max_urls: the URLs in `sources` fetched (feed entries not counted); each one after
+            them is a Failure, "skipped". None: all.
+        deadline: seconds after which no download starts (each is a Failure, "skipped") and a
+            running one is ended; files are still read. None: no limit.
     """
     if isinstance(sources, str | os.PathLike):
         sources = [sources]  # one path given bare, rather than its characters one by one
-    loader = _Loader(timeout, max_bytes, client)
+    web = Fetcher(
+        timeout,
+        max_bytes,
+        client,
+        allow_private=allow_private,
+        uniform_errors=uniform_errors,
+        deadline=deadline,
+    )
+    loader = _Loader(max_bytes, web, max_feed_entries, max_urls)
     try:
         for source in sources:
             yield from _guarded(_shown(source), loader.source(str(source)))
     finally:
-        loader.close()
-
-
-@dataclass
-class _Page:
-    data: bytes
-    content_type: str
-    charset: str | None
+        web.close()
 
 
 class _Loader:
-    def __init__(self, timeout: float, max_bytes: int, client: httpx.Client | None) -> None:
-        self.timeout, self.max_bytes = timeout, max_bytes
-        self._client, self._own_client = client, client is None
-
-    @property
-    def client(self) -> httpx.Client:
-        if self._client is None:  # made on first use: files alone need none
-            self._client = httpx.Client(
-                follow_redirects=True,
-                max_redirects=MAX_REDIRECTS,
-                headers={"User-Agent": USER_AGENT},
-            )
-        return self._client
-
-    def close(self) -> None:
-        if self._own_client and self._client is not None:
-            self._client.close()
+    def __init__(
+        self, max_bytes: int, web: Fetcher, max_feed_entries: int, max_urls: int | None
+    ) -> None:
+        self.max_bytes, self.web = max_bytes, web
+        self.max_feed_entries, self.max_urls, self.urls = max_feed_entries, max_urls, 0
 
     def source(self, source: str) -> Iterator[Item]:
         source = source.strip()
@@ -104,6 +102,9 @@ class _Loader:
             scheme = source.split(":", 1)[0].lower()
             if scheme not in ("http", "https"):
                 raise BadInput(f"unsupported URL scheme {scheme!r}; use http or https")
+            self.urls += 1
+            if self.max_urls is not None and self.urls > self.max_urls:
+                raise BadInput(f"skipped: one ingestion fetches at most {self.max_urls} URLs")
             yield from self.url(source)
             return
         path = Path(source).expanduser()
@@ -191,57 +192,19 @@ class _Loader:
     # ------------------------------------------------------------ the web
 
     def url(self, url: str) -> Iterator[Item]:
-        page = self.fetch(url)
+        page = self.web.fetch(url)
         if formats.sniff(page.data, page.content_type) == "feed":
             yield from self.feed(page, url)
         else:
             article = self.page_article(page, url)
-            yield replace(article, source=article.source or _host(url))
+            yield replace(article, source=article.source or _host(page.url))
 
-    def fetch(self, url: str) -> _Page:
-        """GET `url` within the time and size limits; every way that fails raises BadInput."""
-        deadline = _Deadline(self.timeout)
-        try:
-            with self.client.stream(
-                "GET",
-                url,
-                timeout=self.timeout,
-                follow_redirects=True,
-                headers={"Connection": "close"},  # a new connection each time, for _Deadline
-                extensions={"trace": deadline.trace},
-            ) as response:
-                if not response.is_success:
-                    raise BadInput(f"HTTP {response.status_code} from server")
-                data = self.body(response)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            expired = deadline.expired or isinstance(exc, httpx.TimeoutException)
-            reason = f"timed out after {self.timeout:g} s" if expired else _http_reason(exc)
-            raise BadInput(reason) from exc
-        finally:
-            deadline.cancel()
-        if not data.strip():
-            raise BadInput("empty response")
-        content_type = response.headers.get("content-type", "").lower()
-        return _Page(data, content_type, response.charset_encoding)
+    def page_article(self, page: Page, url: str) -> Article:
+        """A fetched page -> its article; `source` is the site name only if the page gives one.
 
-    def body(self, response: httpx.Response) -> bytes:
-        """The response's bytes, given up once past `max_bytes` or `timeout`."""
-        deadline, limit = time.monotonic() + self.timeout, _size(self.max_bytes, short=True)
-        length = response.headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_bytes:
-            raise BadInput(f"page is {_size(int(length))}, over the {limit} limit")
-        chunks, total = [], 0
-        for chunk in response.iter_bytes():
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > self.max_bytes:
-                raise BadInput(f"page is over the {limit} limit")
-            if time.monotonic() > deadline:  # a server that trickles its answer
-                raise httpx.ReadTimeout("too slow", request=response.request)
-        return b"".join(chunks)
-
-    def page_article(self, page: _Page, url: str) -> Article:
-        """A fetched page -> its article; `source` is the site name only if the page gives one."""
+        Its url and id are the URL it was fetched from (after redirects), whatever the page says:
+        a `URL:` or `ID:` line, or a canonical link, naming another article would replace it.
+        """
         kind = formats.sniff(page.data, page.content_type)
         if kind == "feed":
             raise BadInput("the link is a feed, not an article page")
@@ -252,9 +215,10 @@ class _Loader:
             )
         html = kind == "html"
         text = formats.decode(page.data, declared=page.charset, html=html, detect=True, what="page")
-        return (formats.from_html if html else formats.from_text)(text, origin=url, url=url)
+        article = (formats.from_html if html else formats.from_text)(text, origin=url)
+        return replace(article, url=page.url, id=article_id(page.url, "", ""))
 
-    def feed(self, page: _Page, url: str) -> Iterator[Item]:
+    def feed(self, page: Page, url: str) -> Iterator[Item]:
         """Each entry's linked page; the entry's own summary when the link fails."""
         headers = {"content-location": url, "content-type": page.content_type}
         try:
@@ -274,8 +238,16 @@ class _Loader:
                 f"not a readable RSS/Atom feed ({problem})" if problem else "feed has no entries"
             )
         site = formats.one_line(parsed.feed.get("title", "")) or _host(url)
-        for n, entry in enumerate(parsed.entries, 1):
+        # Each entry is a download: one feed of 2,000 entries was 2,000 requests.
+        entries = parsed.entries[: self.max_feed_entries]
+        for n, entry in enumerate(entries, 1):
             yield from _guarded(f"{url} entry {n}", self.entry(entry, n, url, site))
+        if skipped := len(parsed.entries) - len(entries):
+            yield Failure(
+                url,
+                f"{skipped} of its {len(parsed.entries)} entries skipped: a feed is read up to "
+                f"{self.max_feed_entries} entries",
+            )
 
     def entry(self, entry: dict, n: int, feed_url: str, site: str) -> Iterator[Item]:
         link = (entry.get("link") or "").strip()
@@ -291,7 +263,7 @@ class _Loader:
             return
         if link:
             try:
-                article = self.page_article(self.fetch(link), link)
+                article = self.page_article(self.web.fetch(link), link)
             except BadInput as exc:
                 if not summary:
                     yield Failure(link, str(exc))
@@ -302,7 +274,16 @@ class _Loader:
                 yield replace(article, source=article.source or site, **known)
                 return
         origin = link or f"{feed_url} entry {n}"
-        yield Article(text=summary, source=site, url=link or None, origin=origin, **meta)
+        # Not fetched from `link`, so not stored under it: the id comes from the text, as for an
+        # entry with no link (the feed could name another article's URL and replace it).
+        yield Article(
+            text=summary,
+            source=site,
+            url=link or None,
+            id=article_id(None, meta["title"], summary),
+            origin=origin,
+            **meta,
+        )
 
 
 def _guarded(item: str, items: Iterator[Item]) -> Iterator[Item]:
@@ -375,66 +356,9 @@ def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").removeprefix("www.")
 
 
-class _Deadline:
-    """Ends a download at its deadline, however slowly the server sends (headers included).
-
-    httpx's timeout bounds each read, so a server sending a byte a second never trips it; at the
-    deadline this shuts the request's sockets, which ends the read in progress.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.expired = False
-        self._sockets: list[socket.socket] = []
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def trace(self, event: str, info: dict) -> None:
-        """httpx's `trace` extension: note each socket the request connects."""
-        stream = info.get("return_value") if event == "connection.connect_tcp.complete" else None
-        if stream is not None and (sock := stream.get_extra_info("socket")):
-            self._sockets.append(sock)
-
-    def _expire(self) -> None:
-        self.expired = True
-        for sock in self._sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-
-def _http_reason(exc: Exception) -> str:
-    """What went wrong with a download, in words."""
-    message = str(exc).lower()
-    if isinstance(exc, httpx.TooManyRedirects):
-        return "too many redirects"
-    if isinstance(exc, httpx.ConnectError) and "refused" in message:
-        return "connection refused (is the server running?)"
-    if isinstance(exc, httpx.ConnectError) and ("not known" in message or "servname" in message):
-        return "host not found"
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return f"not a valid URL ({exc})"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"the server's response was cut short or malformed ({exc})"
-    if isinstance(exc, httpx.DecodingError):
-        return f"the server's compressed response could not be decompressed ({exc})"
-    return f"download failed ({type(exc).__name__}: {exc})"
-
-
 def _os_reason(exc: OSError) -> str:
     if isinstance(exc, PermissionError):
         return "permission denied"
     if isinstance(exc, FileNotFoundError):
         return "no such file or folder"
     return f"cannot read it ({exc.strerror or exc})"
-
-
-def _size(n: int, *, short: bool = False) -> str:
-    """25_000_000 -> '25.0 MB'; with `short`, 20_000_000 -> '20 MB'."""
-    for unit, scale in (("MB", 1_000_000), ("KB", 1_000)):
-        if n >= scale:
-            number = f"{n / scale:.1f}"
-            return f"{number.removesuffix('.0') if short else number} {unit}"
-    return f"{n} bytes"

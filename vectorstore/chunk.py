@@ -43,6 +43,7 @@ def chunk_metadata(article: Article, n: int, total: int) -> dict:
         "published": article.published,
         "url": article.url or "",
         "fingerprint": article.fingerprint,
+        "origin": article.provenance or "operator",
         "chunk": n,
         "chunks": total,
     }

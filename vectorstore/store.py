@@ -13,7 +13,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import chromadb
@@ -26,7 +26,13 @@ from tqdm import tqdm
 
 from .chunk import chunk_article
 from .config import StoreSettings
-from .types import Article, Chunk, Failure, Filters, IngestReport
+from .types import Article, Chunk, Failure, Filters, IngestReport, provenance_kind
+
+# Title, outlet and author are copied into every chunk's embedded text and metadata: a 500 KB
+# title in a 651 KB upload grew the store by 417 MB. Longer values are cut, a URL is refused.
+MAX_FIELD_CHARS = 300
+MAX_URL_CHARS = 2048
+_KIND_SHOWN = {"fetch": "fetched from its URL", "operator": "added by the operator"}
 
 
 class StoreError(RuntimeError):
@@ -134,6 +140,16 @@ class _Pending:
     stale_ids: list[str]
     existed: bool
     replaced_ids: list[str]  # chunk ids that stay but get new text
+
+
+def _capped(article: Article) -> Article:
+    """The article with title, outlet and author cut to MAX_FIELD_CHARS (its id unchanged)."""
+    long = {
+        name: value[: MAX_FIELD_CHARS - 1].rstrip() + "…"
+        for name in ("title", "source", "author")
+        if len(value := getattr(article, name)) > MAX_FIELD_CHARS
+    }
+    return replace(article, **long) if long else article
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -284,6 +300,16 @@ class NewsStore:
     def _plan(
         self, article: Article, seen: dict[str, str], report: IngestReport
     ) -> _Pending | None:
+        if article.url and len(article.url) > MAX_URL_CHARS:
+            report.failed.append(
+                Failure(
+                    article.origin or article.id,
+                    f"the URL is {len(article.url):,} characters, over the limit of "
+                    f"{MAX_URL_CHARS:,}",
+                )
+            )
+            return None
+        article = _capped(article)
         if not article.text.strip():
             report.failed.append(Failure(article.origin or article.id, "the article has no text"))
             return None
@@ -304,10 +330,27 @@ class NewsStore:
         existing = self.collection.get(where={"article_id": article.id}, include=["metadatas"])
         old_ids = set(existing["ids"])
         new_ids = {c.id for c in chunks}
-        # Unchanged only when every chunk is there with the same fingerprint: a run that crashed
-        # part-way through an article left some chunks missing, and this redoes them.
-        if old_ids == new_ids and all(
-            m.get("fingerprint") == article.fingerprint for m in existing["metadatas"]
+        kind = provenance_kind(article.provenance)
+        stored_kinds = {provenance_kind(m.get("origin")) for m in existing["metadatas"]}
+        # A web UI upload chooses its own id, URL and outlet: it may add articles and replace
+        # earlier uploads, never an article fetched from its URL or added by the operator.
+        if kind == "upload" and (stored_kinds - {"upload"}):
+            shown = _KIND_SHOWN[min(stored_kinds - {"upload"})]
+            report.failed.append(
+                Failure(
+                    article.origin or article.id,
+                    f"an article with this id or URL is already stored ({shown}); an upload "
+                    "cannot replace it",
+                )
+            )
+            return None
+        # Unchanged only when every chunk is there with the same fingerprint (and the same kind
+        # of origin): a run that crashed part-way through an article left some chunks missing,
+        # and this redoes them.
+        if (
+            old_ids == new_ids
+            and stored_kinds == {kind}
+            and all(m.get("fingerprint") == article.fingerprint for m in existing["metadatas"])
         ):
             report.unchanged.append(article.id)
             return None
@@ -430,7 +473,8 @@ class NewsStore:
             offset += len(got["ids"])
 
     def articles(self) -> list[dict]:
-        """One row per stored article: id, title, source, published, url, chunks; newest first."""
+        """One row per stored article: id, title, source, published, url, origin, chunks; newest
+        first."""
         rows: dict[str, dict] = {}
         offset = 0
         while True:
@@ -446,6 +490,7 @@ class NewsStore:
                         "source": meta.get("source", ""),
                         "published": meta.get("published", ""),
                         "url": meta.get("url", ""),
+                        "origin": meta.get("origin") or "operator",
                         "chunks": 0,
                     },
                 )

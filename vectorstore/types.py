@@ -36,6 +36,9 @@ class Article:
     url: str | None = None
     id: str = ""
     origin: str = ""  # the file, URL or JSONL line it came from, for reports
+    # What produced it, stored with it and shown on its source card: "upload:<name>" (a web UI
+    # upload), "fetch:<url>" or "operator:<name>" (the CLI or Python); see provenance_kind.
+    provenance: str = ""
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -51,6 +54,12 @@ class Article:
         return content_hash(
             self.title, self.text, self.source, self.author, self.published, self.url or ""
         )
+
+
+def provenance_kind(provenance: str | None) -> str:
+    """ "upload", "fetch" or "operator" (also for stores written before provenance was kept)."""
+    kind = (provenance or "").partition(":")[0]
+    return kind if kind in ("upload", "fetch") else "operator"
 
 
 def article_id(url: str | None, title: str, text: str) -> str:

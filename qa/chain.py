@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from langchain_core.documents import Document
@@ -16,7 +18,7 @@ from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda, R
 from vectorstore.embed import LocalEmbeddings
 from vectorstore.load import load_sources
 from vectorstore.store import NewsStore
-from vectorstore.types import Filters, IngestReport
+from vectorstore.types import Article, Filters, IngestReport
 
 from . import reader
 from .cite import is_refusal, verify
@@ -84,7 +86,9 @@ class NewsQA:
                 cannot map the network around the server; and who may fetch at most
                 `store.max_urls_per_request` URLs in `store.ingest_deadline` seconds, because
                 the UI ingests for one user at a time. A feed is read up to
-                `store.max_feed_entries` entries either way.
+                `store.max_feed_entries` entries either way. What an untrusted request uploads
+                is stored as an upload, which cannot replace an article fetched from its URL
+                or added by the operator (vectorstore/store.py).
         """
         st = self.settings.store
         limits = {"max_urls": st.max_urls_per_request, "deadline": st.ingest_deadline}
@@ -98,7 +102,7 @@ class NewsQA:
                 max_feed_entries=st.max_feed_entries,
                 **(limits if untrusted else {}),
             )
-            return self.store.ingest(loaded, progress=progress)
+            return self.store.ingest(_stamped(loaded, untrusted), progress=progress)
 
     def close(self) -> None:
         """Let go of an embedded store, so that another process may open it."""
@@ -309,6 +313,7 @@ def to_sources(found: list[tuple[Document, float]]) -> list[Source]:
             url=web_url(doc.metadata.get("url")),
             text=doc.page_content,
             score=float(score),
+            origin=doc.metadata.get("origin") or "operator",
         )
         for i, (doc, score) in enumerate(found, start=1)
     ]
@@ -345,3 +350,23 @@ def _unmarked(text) -> str:
 
 def _if_changed(standalone: str, question: str) -> str | None:
     return standalone if standalone != question else None
+
+
+_WEB = re.compile(r"^https?://", re.IGNORECASE)
+
+
+def _stamped(items: Iterable, untrusted: bool) -> Iterator:
+    """Loaded items, each article marked with what produced it (`Article.provenance`).
+
+    A page fetched from a URL is "fetch:<url>" whoever asked for it; a file is an "upload" from
+    the web UI, else the operator's. Only the file's name is kept: the card that shows it is for
+    other people, who have no business with the server's folders.
+    """
+    for item in items:
+        if isinstance(item, Article) and not item.provenance:
+            if _WEB.match(item.origin):
+                item = replace(item, provenance=f"fetch:{item.url or item.origin}")
+            else:
+                name = Path(item.origin).name if item.origin else ""
+                item = replace(item, provenance=f"{'upload' if untrusted else 'operator'}:{name}")
+        yield item

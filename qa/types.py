@@ -17,10 +17,24 @@ class Source(BaseModel):
     url: str | None = None
     text: str
     score: float = 0.0
+    origin: str = Field(
+        default="operator",
+        description='What produced the article: "upload:<name>" (a web UI upload), '
+        '"fetch:<url>" or "operator:<name>".',
+    )
 
     def label(self) -> str:
         details = ", ".join(x for x in (self.source, self.published) if x)
         return f"{self.title} ({details})" if details else self.title
+
+    def origin_label(self) -> str:
+        """The origin in words, for the source card: an upload's outlet and URL are its claims."""
+        kind, _, what = self.origin.partition(":")
+        if kind == "upload":
+            return f"uploaded in the web UI ({what})" if what else "uploaded in the web UI"
+        if kind == "fetch":
+            return f"fetched from {what}"
+        return "added by the operator"
 
 
 class Citation(BaseModel):

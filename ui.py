@@ -88,12 +88,15 @@ details.nq-sources > summary, details.nq-other > summary { cursor: pointer; font
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Every line break Python or JavaScript knows: the chat's markdown parser reads "\r" as one, and
+# a streamed "\r\r![x](http://...)" ended our HTML block and became an image the browser fetched.
+_LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
 # --- rendering ------------------------------------------------------------------------------------
 def esc(text: str | None) -> str:
-    """Text -> HTML: escaped, newlines as <br> (a blank line would end the HTML block)."""
-    return html.escape(text or "", quote=True).replace("\n", "<br>")
+    """Text -> HTML: escaped, line breaks as <br> (a blank line would end the HTML block)."""
+    return _LINE_BREAK.sub("<br>", html.escape(text or "", quote=True))
 
 
 def safe_url(url: str | None) -> str | None:

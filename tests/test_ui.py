@@ -113,6 +113,16 @@ def test_rendering_escapes_article_text_and_drops_unsafe_links():
     assert '<a class="nq-cite" href="#nq-t-1"' in out  # [3] renumbered to the first citation
 
 
+@pytest.mark.parametrize("brk", ["\r", "\r\n", "\u2028", "\u2029", "\x0b", "\x0c", "\x85"])
+def test_no_line_break_reaches_the_chat_markdown(brk):
+    # The chat renders markdown around our HTML; a blank line would end the HTML block, and the
+    # markdown after it would run ("\r\r![x](...)" became an image that Chromium fetched).
+    streamed = f"Fine [1].{brk}{brk}![x](http://127.0.0.1:9/pixel.png)"
+    for out in (ui.esc(streamed), ui.render_partial(streamed)):
+        assert not re.search(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]", out), repr(out)
+        assert "Fine [1].<br><br>![x](http://127.0.0.1:9/pixel.png)" in out
+
+
 def test_hostile_article_is_ingested_and_cited_escaped(handlers, tmp_path):
     path = tmp_path / "hostile.txt"
     path.write_text(

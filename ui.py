@@ -22,8 +22,10 @@ import json
 import logging
 import re
 import sys
+import tempfile
 import traceback
 import uuid
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,7 +34,7 @@ import gradio as gr
 
 from qa.chain import NewsQA
 from qa.retrieve import question_date_for
-from qa.settings import get_settings
+from qa.settings import UISettings, get_settings
 from qa.types import Answer, Source
 
 log = logging.getLogger("newsqa.ui")
@@ -226,30 +228,138 @@ def render_answer(answer: Answer, turn: str | None = None, filtered: bool = Fals
 
 # --- input checks and error messages --------------------------------------------------------------
 def parse_filters(
-    outlets: list[str] | None, date_from: str | None, date_to: str | None
+    outlets: list[str] | None,
+    date_from: str | None,
+    date_to: str | None,
+    limits: UISettings | None = None,
 ) -> dict | None:
-    """UI filter values -> NewsQA filters; raises gr.Error naming a bad date."""
+    """UI filter values -> NewsQA filters; raises gr.Error naming a bad date or outlet list.
+
+    /ask takes them as JSON from anyone, so types are checked too: a number or a {"$ne": ...}
+    where a name belongs would otherwise reach Chroma's where clause.
+    """
+    limits = limits or UISettings()
+    outlets = _outlets(outlets, limits)
     dates = {}
     for label, key, value in (("From", "date_from", date_from), ("To", "date_to", date_to)):
-        value = (value or "").strip()
-        if not value:
+        if value is None or value == "":
             continue
+        text = value.strip() if isinstance(value, str) else ""
         try:
-            if not _DATE.match(value):
-                raise ValueError(value)
-            date.fromisoformat(value)
+            if not _DATE.match(text):
+                raise ValueError(text)
+            date.fromisoformat(text)
         except ValueError:
+            # A string as Python quotes it (as before); anything else as the JSON it came as.
+            shown = repr(_clip(value)) if isinstance(value, str) else _clip(_json(value))
             raise gr.Error(
-                f"The '{label}' date {value!r} is not a date: use YYYY-MM-DD, "
-                "for example 2024-04-29."
+                f"The '{label}' date {shown} is not a date: use YYYY-MM-DD, for example 2024-04-29."
             ) from None
-        dates[key] = value
+        dates[key] = text
     if len(dates) == 2 and dates["date_from"] > dates["date_to"]:
         raise gr.Error(
             f"The 'From' date {dates['date_from']} is after the 'To' date {dates['date_to']}."
         )
-    filters = {"sources": list(outlets)} if outlets else {}
+    filters = {"sources": outlets} if outlets else {}
     return {**filters, **dates} or None
+
+
+def _outlets(outlets, limits: UISettings) -> list[str]:
+    """The outlet filter as a list of names within the limits; gr.Error otherwise."""
+    if not outlets:
+        return []
+    if not isinstance(outlets, list | tuple) or not all(isinstance(o, str) for o in outlets):
+        raise gr.Error(
+            'The filter\'s sources must be a list of outlet names, for example ["Metro Wire"].'
+        )
+    if len(outlets) > limits.max_outlets:
+        raise gr.Error(
+            f"The filter names {len(outlets):,} outlets; the limit is {limits.max_outlets:,}."
+        )
+    longest = max(len(o) for o in outlets)
+    if longest > limits.max_outlet_chars:
+        raise gr.Error(
+            f"The filter has an outlet name of {longest:,} characters; the limit is "
+            f"{limits.max_outlet_chars:,}."
+        )
+    return list(outlets)
+
+
+def check_question(question, limits: UISettings) -> str:
+    """The question, stripped; gr.Error if it is empty or longer than the limit."""
+    if not isinstance(question, str) or not question.strip():
+        raise gr.Error("Type a question first.")
+    if len(question) > limits.max_question_chars:
+        raise gr.Error(
+            f"The question is {len(question):,} characters long; the limit is "
+            f"{limits.max_question_chars:,}: shorten it."
+        )
+    return question.strip()
+
+
+def check_history(history: list | None, limits: UISettings) -> list[dict]:
+    """An /ask caller's conversation, checked: role/content messages within the limits."""
+    history = history or []
+    if len(history) > limits.max_history_messages:
+        raise gr.Error(
+            f"The history has {len(history):,} messages; the limit is "
+            f"{limits.max_history_messages}: send the last ones only."
+        )
+    for message in history:
+        if not (
+            isinstance(message, dict)
+            and message.get("role") in ("user", "assistant")
+            and isinstance(message.get("content"), str)
+        ):
+            raise gr.Error(
+                'Each message in history_json must be {"role": "user" or "assistant", '
+                '"content": "..."}.'
+            )
+    chars = sum(len(m["content"]) for m in history)
+    if chars > limits.max_history_chars:
+        raise gr.Error(
+            f"The history is {chars:,} characters long; the limit is "
+            f"{limits.max_history_chars:,}: send the last messages only."
+        )
+    return history
+
+
+def recent(history: list | None, limits: UISettings) -> list[dict]:
+    """The chat's last messages within the limits: a long conversation forgets its oldest turns
+    (the question is rewritten from the last few anyway)."""
+    kept = list(history or [])[-limits.max_history_messages :]
+    while kept and _chars(kept) > limits.max_history_chars:
+        kept = kept[2:]  # a turn is a question and its answer
+    return kept
+
+
+def _chars(messages: list) -> int:
+    return sum(len(str(m.get("content", ""))) for m in messages if isinstance(m, dict))
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+SERVER_PATH = "[server path]"
+# An absolute path (/..., ~/..., C:\...) not inside a URL, a date or a word ("read/write"); a
+# full stop or colon after it ends the sentence or clause.
+_PATH_CHARS = r"[^\s'\"()<>,;|]*[^\s'\"()<>,;|.:]"
+_PATH = re.compile(r"(?<![\w.:/\\~-])(?:~|[A-Za-z]:)?[/\\]" + _PATH_CHARS)
+
+
+def withhold_paths(text: str, known: Iterable[str] = ()) -> str:
+    """Text with the server's file paths replaced: a remote caller learns nothing of its disk.
+
+    `known` paths are replaced whole first, as a path with a space would be cut in two.
+    """
+    for path in sorted(filter(None, known), key=len, reverse=True):
+        text = re.sub(re.escape(path) + f"(?:{_PATH_CHARS})?", SERVER_PATH, text)
+    return _PATH.sub(SERVER_PATH, text)
 
 
 # Which side failed, by the innermost frame of a module known to belong to it.
@@ -262,8 +372,11 @@ _SIDES = (
 )
 
 
-def explain(exc: BaseException, failed: str = "Could not answer") -> str:
-    """One line saying what failed (the store, the model, or else), for a gr.Error."""
+def explain(exc: BaseException, failed: str = "Could not answer", known: Iterable[str] = ()) -> str:
+    """One line saying what failed (the store, the model, or else), for a gr.Error.
+
+    Server paths in it are withheld (`withhold_paths`); the log has the whole error.
+    """
     chain, seen = [], set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -271,6 +384,7 @@ def explain(exc: BaseException, failed: str = "Could not answer") -> str:
         exc = exc.__cause__ or exc.__context__
     first = chain[0]
     reason = (str(first).strip().splitlines() or [type(first).__name__])[0][:500]
+    reason = withhold_paths(reason, known)
     modules = [
         f.f_globals.get("__name__") or ""
         for e in chain
@@ -291,6 +405,20 @@ class Handlers:
 
     def __init__(self, qa: NewsQA) -> None:
         self.qa = qa
+        self.limits = qa.settings.ui
+        s = qa.settings
+        # The server's own folders, withheld from error messages whole (they may hold spaces).
+        self.paths = [
+            str(p)
+            for p in (
+                s.store.path,
+                s.cache_dir,
+                s.llm.model_path,
+                tempfile.gettempdir(),
+                Path.home(),
+            )
+            if p
+        ]
 
     def respond(
         self,
@@ -309,8 +437,13 @@ class Handlers:
         """
         self.check(question, outlets, date_from, date_to)
         question = question.strip()
-        filters = parse_filters(outlets, date_from, date_to)
+        filters = parse_filters(outlets, date_from, date_to, self.limits)
         before = list(chat or [])
+        if _chars(before) > self.limits.max_chat_chars:
+            raise gr.Error(
+                "This conversation is too long to go on: start a new one (New conversation)."
+            )
+        history = recent(history, self.limits)
         chat = [
             *before,
             {"role": "user", "content": question},
@@ -332,18 +465,22 @@ class Handlers:
                     ]
                     yield "", chat, history, None
         except Exception as exc:
-            log.exception("answering %r failed", question)
-            yield question, before, history, explain(exc)
+            # Its length, not the question: what people ask stays out of the server's log.
+            log.exception("answering a question (%d characters) failed", len(question))
+            yield question, before, history, explain(exc, known=self.paths)
             return
         chat = [
             *chat[:-1],
             {"role": "assistant", "content": render_answer(answer, filtered=bool(filters))},
         ]
-        history = [
-            *(history or []),
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": answer.text},
-        ]
+        history = recent(
+            [
+                *history,
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": answer.text},
+            ],
+            self.limits,
+        )
         yield "", chat, history, None
 
     def ask_api(self, question: str, history_json: str = "", filters: str = "") -> dict:
@@ -359,7 +496,8 @@ class Handlers:
         Returns the answer as JSON: text, refused, citations (n, article_id, title, source,
         published, url, quote) and sources (every retrieved passage).
         """
-        history = _json_arg("history_json", history_json, list)
+        question = check_question(question, self.limits)
+        history = check_history(_json_arg("history_json", history_json, list), self.limits)
         given = _json_arg("filters", filters, dict) or {}
         unknown = set(given) - {"sources", "date_from", "date_to"}
         if unknown:
@@ -371,26 +509,24 @@ class Handlers:
             [sources] if isinstance(sources, str) else sources,
             given.get("date_from"),
             given.get("date_to"),
+            self.limits,
         )
-        if not (question or "").strip():
-            raise gr.Error("The question is empty.")
         try:
             answer = self.qa.ask(
                 question,
-                history=history,
+                history=history or None,
                 filters=parsed,
                 question_date=question_date_for(question),
             )
         except Exception as exc:
-            log.exception("answering %r failed", question)
-            raise gr.Error(explain(exc)) from exc
+            log.exception("answering a question (%d characters) failed", len(question))
+            raise gr.Error(explain(exc, known=self.paths)) from exc
         return answer.to_json_dict()
 
     def check(self, question: str, outlets: list[str] | None, date_from: str, date_to: str) -> None:
-        """Reject an empty question or bad filters before the chat changes (gr.Error)."""
-        if not (question or "").strip():
-            raise gr.Error("Type a question first.")
-        parse_filters(outlets, date_from, date_to)
+        """Reject an empty or overlong question or bad filters before the chat changes."""
+        check_question(question, self.limits)
+        parse_filters(outlets, date_from, date_to, self.limits)
 
     def ingest(self, files: list | None, urls: str, progress=gr.Progress()):  # noqa: B008 (gradio's idiom)
         """Ingest uploads and URLs one by one: (status line, one report row per article)."""
@@ -415,8 +551,9 @@ class Handlers:
         except Exception as exc:  # the store failed part-way: the rows say what got in
             log.exception("listing the articles failed")
             stored = {}
-            rows.append(["", "", "failed", explain(exc, "Could not list the articles")])
-        for row in rows:  # article ids -> titles and chunk counts
+            rows.append(["", "", "failed", explain(exc, "Could not list the articles", self.paths)])
+        for row in rows:  # article ids -> titles and chunk counts; no server path shown
+            row[3] = withhold_paths(row[3], self.paths)
             if row[1] in stored:
                 article = stored[row[1]]
                 row[1] = article["title"]
@@ -450,7 +587,8 @@ class Handlers:
             articles = self.qa.articles()
         except Exception as exc:
             log.exception("listing the articles failed")
-            raise gr.Error(ui_error(explain(exc, "Could not list the articles"))) from exc
+            message = explain(exc, "Could not list the articles", self.paths)
+            raise gr.Error(ui_error(message)) from exc
         outlets = sorted({a["source"] for a in articles if a["source"]})
         overview = (
             f"Answers cite the articles they come from · {len(articles)} articles from "
@@ -511,6 +649,7 @@ def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
                     autofocus=True,
                     submit_btn=True,
                     elem_id="question",
+                    max_length=qa.settings.ui.max_question_chars,
                 )
             with gr.Column(scale=1, min_width=240):
                 with gr.Group():
@@ -592,7 +731,8 @@ def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
         ).success(lambda: (None, ""), None, [files, urls], **quiet).then(**collection)
         demo.load(**collection)
         gr.api(h.ask_api, api_name="ask")
-    demo.queue(default_concurrency_limit=concurrency)
+    # A bounded queue: past it a caller is told the server is busy, instead of waiting forever.
+    demo.queue(default_concurrency_limit=concurrency, max_size=qa.settings.ui.queue_size)
     return demo
 
 

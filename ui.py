@@ -403,8 +403,10 @@ def explain(exc: BaseException, failed: str = "Could not answer", known: Iterabl
 class Handlers:
     """The functions behind the UI's events; NewsQA does the work, these only translate."""
 
-    def __init__(self, qa: NewsQA) -> None:
+    def __init__(self, qa: NewsQA, uploads: Path | None = None) -> None:
         self.qa = qa
+        # Gradio's upload folder: a file there is a copy made for us, ours to delete.
+        self.uploads = Path(uploads or gr.utils.get_upload_folder()).resolve()
         self.limits = qa.settings.ui
         s = qa.settings
         # The server's own folders, withheld from error messages whole (they may hold spaces).
@@ -537,15 +539,23 @@ class Handlers:
         if not items:
             raise gr.Error("Choose files to upload or paste URLs (one per line) first.")
         rows: list[list[str]] = []
-        for i, (source, name, typed) in enumerate(items):
-            progress((i, len(items)), desc=f"Ingesting {name}")
-            if typed and not safe_url(source):
-                # Only web addresses here: a typed path would read the server's own files.
-                rows.append(
-                    [name, "", "failed", "not an http(s) URL; upload files with the file picker"]
-                )
-            else:
-                rows += self._ingest_one(source, name)
+        try:
+            for i, (source, name, typed) in enumerate(items):
+                progress((i, len(items)), desc=f"Ingesting {name}")
+                if typed and not safe_url(source):
+                    # Only web addresses here: a typed path would read the server's own files.
+                    rows.append(
+                        [
+                            name,
+                            "",
+                            "failed",
+                            "not an http(s) URL; upload files with the file picker",
+                        ]
+                    )
+                else:
+                    rows += self._ingest_one(source, name)
+        finally:  # stored or not, an upload is done with: its copy would stay on disk for good
+            self._delete_uploads(source for source, _, typed in items if not typed)
         try:
             stored = {a["id"]: a for a in self.qa.articles()}
         except Exception as exc:  # the store failed part-way: the rows say what got in
@@ -563,6 +573,19 @@ class Handlers:
             f"{results.count(k)} {k}" for k in ("added", "updated", "unchanged", "failed")
         )
         return f"**{len(items)} item{'s' * (len(items) != 1)} ingested:** {counts}.", rows
+
+    def _delete_uploads(self, paths: Iterable[str]) -> None:
+        """Delete uploaded files, and the folder Gradio made for each; never a file elsewhere."""
+        for path in map(Path, paths):
+            path = path.resolve()
+            if not path.is_relative_to(self.uploads) or path == self.uploads:
+                continue  # a caller's own file (a test, a script), not an upload
+            try:
+                path.unlink(missing_ok=True)
+                if path.parent != self.uploads and not any(path.parent.iterdir()):
+                    path.parent.rmdir()
+            except OSError:
+                log.warning("could not delete an upload", exc_info=True)
 
     def _ingest_one(self, source: str, name: str) -> list[list[str]]:
         """Report rows [item, article id, result, details] for one upload or URL."""
@@ -622,7 +645,11 @@ def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
     """The Gradio app over `qa`; `launch()` serves it (else pass theme=THEME, css=CSS)."""
     h = Handlers(qa)
     outlet_choices, overview_text, article_rows = h.collection()
-    with gr.Blocks(title="newsqa", analytics_enabled=False) as demo:
+    max_age = qa.settings.ui.upload_max_age
+    # Uploads are deleted once ingested; this sweeps the ones never ingested (the page closed).
+    with gr.Blocks(
+        title="newsqa", analytics_enabled=False, delete_cache=(min(600, max_age), max_age)
+    ) as demo:
         history = gr.State([])  # per session: the plain-text conversation NewsQA rewrites from
         error = gr.State(None)
         gr.Markdown("## newsqa · ask the news")

@@ -346,6 +346,24 @@ def test_ingestion_reports_each_item_by_its_file_name(handlers, tmp_path):
         handlers.ingest(None, "  \n", progress=no_progress)
 
 
+def test_uploads_are_deleted_once_ingested(fake_qa, tmp_path):
+    uploads = tmp_path / "gradio"  # Gradio's upload folder: one folder per upload, by hash
+    handlers = ui.Handlers(fake_qa, uploads=uploads)
+    article = uploads / "3f2a" / "quillfeather-comet.txt"
+    empty = uploads / "9c1b" / "empty.txt"
+    for path, text in ((article, "Title: Comet\n\nThe observatory named the comet."), (empty, "")):
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
+    mine = tmp_path / "mine.txt"  # not an upload: a caller's own file stays
+    mine.write_text("Title: Mine\n\nThe Quillfeather ferry runs on Sundays.")
+    _, rows = handlers.ingest([str(article), str(empty), str(mine)], "", progress=no_progress)
+    assert [r[2] for r in rows] == ["added", "failed", "added"]
+    assert not article.exists() and not empty.exists()  # ingested or not, they are gone
+    assert list(uploads.iterdir()) == [] and mine.exists()
+    # Uploads never ingested (the page closed first) go within the hour.
+    assert ui.build_app(fake_qa).delete_cache == (600, 3600)
+
+
 def test_api_function_returns_the_answer_json(handlers):
     first = handlers.ask_api(TESLA)
     assert set(first) == ANSWER_KEYS

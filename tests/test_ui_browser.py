@@ -53,7 +53,14 @@ def browser():
 
 
 @pytest.fixture
-def app_url(fake_qa):
+def uploads(tmp_path, monkeypatch) -> Path:
+    """Gradio's upload folder for this test alone (it reads GRADIO_TEMP_DIR at launch)."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    return tmp_path / "gradio"
+
+
+@pytest.fixture
+def app_url(fake_qa, uploads):
     port = free_port()
     demo = ui.launch(fake_qa, port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
@@ -193,7 +200,7 @@ def ingest_file(page, path: Path) -> str:
     return page.locator("#report").inner_text()
 
 
-def test_uploaded_article_is_added_and_cited(page, tmp_path):
+def test_uploaded_article_is_added_and_cited(page, tmp_path, uploads):
     path = tmp_path / "quillfeather-comet.txt"
     path.write_text(
         "Title: Quillfeather Observatory names comet after teacher\nSource: Harbor "
@@ -203,6 +210,7 @@ def test_uploaded_article_is_added_and_cited(page, tmp_path):
     )
     report = ingest_file(page, path)
     assert "quillfeather-comet.txt" in report and "added" in report
+    assert list(uploads.rglob(path.name)) == []  # the uploaded copy is deleted once ingested
     page.get_by_role("tab", name="Ask").click()
     answer = ask(page, "What did the Quillfeather Observatory name the comet?", 0)
     assert "Marigold" in answer.locator(".nq-answer").inner_text()

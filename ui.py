@@ -36,6 +36,7 @@ from qa.chain import NewsQA
 from qa.retrieve import question_date_for
 from qa.settings import UISettings, get_settings
 from qa.types import Answer, Source
+from webguard import WILDCARDS, HostCheck, allowed_hosts, hostname
 
 log = logging.getLogger("newsqa.ui")
 
@@ -825,22 +826,39 @@ def launch(
     """Serve the UI; blocks until stopped, unless `prevent_thread_lock=True` (then returns the app).
 
     Off the loopback interface, or with `share`, a login (`auth="user:password"`) is required
-    unless `allow_no_auth=True` says an open server is intended. Other keyword arguments go to
-    `gr.Blocks.launch`.
+    unless `allow_no_auth=True` says an open server is intended. Only requests for the server's
+    own host names are answered (`webguard.HostCheck`; more in `ui.allowed_hosts`). Other
+    keyword arguments go to `gr.Blocks.launch`.
     """
     credentials = login_for(host, share, auth, allow_no_auth)
     launch_kwargs.setdefault("max_file_size", "25mb")  # the loader refuses files over 20 MB
+    app_kwargs = dict(launch_kwargs.pop("app_kwargs", None) or {})
+    if "lifespan" in app_kwargs:
+        raise ValueError("launch() sets the app's lifespan itself (it installs the host check)")
+    hosts = allowed_hosts(host, qa.settings.ui.allowed_hosts)
+    app_kwargs["lifespan"] = HostCheck.lifespan(hosts, any_ip=host in WILDCARDS)
+    block = not launch_kwargs.pop("prevent_thread_lock", False)
     demo = build_app(qa)
-    demo.launch(
+    app, _, share_url = demo.launch(
         server_name=host,
         server_port=port,
         auth=credentials,
         share=share,
         theme=THEME,
         css=CSS,
+        app_kwargs=app_kwargs,
+        prevent_thread_lock=True,  # to check the guard first; blocks below
         **launch_kwargs,
     )
-    return demo if launch_kwargs.get("prevent_thread_lock") else None
+    if not isinstance(app.middleware_stack, HostCheck):  # fail closed, never serve unguarded
+        demo.close()
+        raise RuntimeError("the host check did not install; not serving (see webguard.py)")
+    if share_url:
+        hosts.add(hostname(share_url))
+    if block:
+        demo.block_thread()
+        return None
+    return demo
 
 
 def main(argv: list[str] | None = None) -> int:

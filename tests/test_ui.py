@@ -7,6 +7,7 @@ import re
 import socket
 
 import gradio as gr
+import httpx
 import pytest
 from conftest import ANSWER_KEYS, CITATION_KEYS
 
@@ -418,6 +419,68 @@ def test_gradio_client_calls_the_ask_endpoint(fake_qa):
         assert client.predict(TESLA, "", "", api_name="/ask")["citations"]  # and it goes on
     finally:
         demo.close()
+
+
+@pytest.fixture
+def served(fake_qa):
+    """The UI served on a free loopback port: its base URL."""
+    port = free_port()
+    demo = ui.launch(fake_qa, port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}"
+    demo.close()
+
+
+def test_the_server_answers_only_to_its_own_host_names(served):
+    # A page on evil.example that rebinds its name to 127.0.0.1 sends "Host: evil.example".
+    evil = {"Host": "evil.example", "Origin": "http://evil.example"}
+    for method, path in (("GET", "/"), ("GET", "/config"), ("POST", "/gradio_api/call/ask")):
+        refused = httpx.request(method, served + path, headers=evil, json={"data": [TESLA]})
+        assert refused.status_code == 400, (path, refused.status_code)
+        assert "access-control-allow-origin" not in refused.headers
+        assert "'evil.example'" in refused.text and "ui.allowed_hosts" in refused.text
+    port = served.rsplit(":", 1)[1]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "LOCALHOST"):
+        assert httpx.get(served + "/", headers={"Host": host}).status_code == 200, host
+
+    # Nor may another site's page call it from a visitor's browser (the Host is right then).
+    for origin in ("http://evil.example", "null", f"http://127.0.0.1.evil.example:{port}"):
+        cross = httpx.post(
+            served + "/gradio_api/call/ask", headers={"Origin": origin}, json={"data": [TESLA]}
+        )
+        assert cross.status_code == 403 and "access-control-allow-origin" not in cross.headers
+        preflight = httpx.options(
+            served + "/gradio_api/call/ask",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.status_code == 403, origin
+    same = httpx.post(
+        served + "/gradio_api/call/ask", headers={"Origin": served}, json={"data": [TESLA, "", ""]}
+    )
+    assert same.status_code == 200 and "event_id" in same.json()
+
+
+def test_deep_links_are_off(served):
+    # Gradio saves any session's components (the whole chat) under a link, given the session
+    # hash alone, and serves them to whoever opens /?deep_link=...
+    from gradio_client import Client
+
+    client = Client(served + "/", verbose=False)
+    client.predict(TESLA, "", "", api_name="/ask")  # a session the server knows
+    link = httpx.get(served + "/gradio_api/deep_link", params={"session_hash": client.session_hash})
+    assert link.status_code == 404, link.text
+    assert httpx.get(served + "/", params={"deep_link": "abc123"}).status_code == 404
+    assert httpx.get(served + "/").status_code == 200
+
+
+def test_the_hosts_a_server_answers_to():
+    assert ui.allowed_hosts("127.0.0.1", []) == {"127.0.0.1", "localhost", "::1"}
+    assert ui.allowed_hosts("::1", ["News.Example.org."]) == {
+        "::1",
+        "127.0.0.1",
+        "localhost",
+        "news.example.org",
+    }
+    assert ui.allowed_hosts("192.168.1.5", []) == {"192.168.1.5"}
 
 
 def test_serving_beyond_loopback_needs_a_login(fake_qa, capsys):

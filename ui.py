@@ -25,7 +25,7 @@ import sys
 import tempfile
 import traceback
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,7 +36,7 @@ from qa.chain import NewsQA
 from qa.retrieve import question_date_for
 from qa.settings import UISettings, get_settings
 from qa.types import Answer, Source
-from webguard import WILDCARDS, HostCheck, allowed_hosts, hostname
+from webguard import WILDCARDS, HostCheck, Logins, allowed_hosts, hostname
 
 log = logging.getLogger("newsqa.ui")
 
@@ -780,16 +780,48 @@ def _example_text(evt: gr.SelectData) -> str:
 
 
 # --- serving --------------------------------------------------------------------------------------
-def parse_auth(auth) -> tuple[str, str] | list | None:
-    """ "user:password" -> (user, password); tuples, lists and callables pass through."""
+AUTH_IN_PS = (
+    "warning: --auth shows the password to anyone who can list processes (ps); "
+    "use --auth-file PATH or NEWSQA_UI__AUTH instead"
+)
+
+
+def login_text(auth: str | None, auth_file: Path | None, settings: UISettings) -> str | None:
+    """The USER:PASSWORD line(s) to require: --auth, else --auth-file, else ui.auth
+    (NEWSQA_UI__AUTH), else ui.auth_file; None for no login."""
+    if auth:
+        return auth
+    path = auth_file or (None if settings.auth else settings.auth_file)
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ValueError(f"cannot read the login file {path}: {reason}") from exc
+    return settings.auth.get_secret_value() if settings.auth else None
+
+
+def parse_auth(auth) -> list[tuple[str, str]] | Callable | None:
+    """ "user:password" lines (# comments) -> [(user, password), ...]; callables pass through."""
     if auth is None or auth == "":
         return None
-    if isinstance(auth, str):
-        user, sep, password = auth.partition(":")
+    if callable(auth):
+        return auth
+    if isinstance(auth, tuple):
+        return [auth]
+    if not isinstance(auth, str):
+        return list(auth)
+    logins = []
+    for line in auth.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        user, sep, password = line.strip().partition(":")
         if not (sep and user and password):
-            raise ValueError("--auth must look like USER:PASSWORD")
-        return user, password
-    return auth
+            raise ValueError("a login must look like USER:PASSWORD")
+        logins.append((user, password))
+    if not logins:
+        raise ValueError("no USER:PASSWORD login in the login given")
+    return logins
 
 
 def is_loopback(host: str) -> bool:
@@ -807,10 +839,34 @@ def login_for(host: str, share: bool, auth, allow_no_auth: bool):
     if (share or not is_loopback(host)) and credentials is None and not allow_no_auth:
         where = "a public share link" if share else f"host {host}"
         raise ValueError(
-            f"refusing to serve {where} without a login: pass --auth USER:PASSWORD, "
-            "or --no-auth if anyone who can reach it may use it"
+            f"refusing to serve {where} without a login: give one (--auth-file PATH, "
+            "NEWSQA_UI__AUTH=USER:PASSWORD or --auth USER:PASSWORD), or pass --no-auth if anyone "
+            "who can reach it may use it"
         )
     return credentials
+
+
+def add_login_arguments(parser: argparse.ArgumentParser) -> None:
+    """--auth-file, --auth and --no-auth, for `python ui.py` and `newsqa ui`."""
+    login = parser.add_mutually_exclusive_group()
+    login.add_argument(
+        "--auth-file",
+        type=Path,
+        metavar="PATH",
+        help="require a login from this file of USER:PASSWORD lines (or set NEWSQA_UI__AUTH); "
+        "needed to serve beyond 127.0.0.1",
+    )
+    login.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="require this login; it shows in `ps`, so prefer --auth-file or NEWSQA_UI__AUTH",
+    )
+    login.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve beyond 127.0.0.1 without a login, on purpose (anyone who reaches it may use "
+        "it, and ingest)",
+    )
 
 
 def launch(
@@ -825,12 +881,26 @@ def launch(
 ) -> gr.Blocks | None:
     """Serve the UI; blocks until stopped, unless `prevent_thread_lock=True` (then returns the app).
 
-    Off the loopback interface, or with `share`, a login (`auth="user:password"`) is required
-    unless `allow_no_auth=True` says an open server is intended. Only requests for the server's
-    own host names are answered (`webguard.HostCheck`; more in `ui.allowed_hosts`). Other
-    keyword arguments go to `gr.Blocks.launch`.
+    Off the loopback interface, or with `share`, a login (`auth="user:password"`, default
+    ui.auth or ui.auth_file) is required unless `allow_no_auth=True` says an open server is
+    intended; repeated wrong passwords lock a client out (`webguard.Logins`). Only requests for
+    the server's own host names are answered (`webguard.HostCheck`; more in ui.allowed_hosts).
+    Other keyword arguments go to `gr.Blocks.launch`.
     """
+    limits = qa.settings.ui
+    if auth is None:
+        auth = login_text(None, None, limits)
     credentials = login_for(host, share, auth, allow_no_auth)
+    if isinstance(credentials, list):
+        credentials = Logins(
+            credentials, limits.login_attempts, limits.login_window, limits.login_lockout
+        )
+        launch_kwargs.setdefault(
+            "auth_message",
+            f"After {limits.login_attempts} wrong passwords within {limits.login_window:.0f} "
+            f"seconds, logins from your address are refused for {limits.login_lockout:.0f} "
+            "seconds.",
+        )
     launch_kwargs.setdefault("max_file_size", "25mb")  # the loader refuses files over 20 MB
     app_kwargs = dict(launch_kwargs.pop("app_kwargs", None) or {})
     if "lifespan" in app_kwargs:
@@ -862,31 +932,27 @@ def launch(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python ui.py [--host H] [--port N] [--store DIR] [--auth USER:PASSWORD | --no-auth]`."""
+    """`python ui.py [--host H] [--port N] [--store DIR] [--auth-file PATH | --no-auth]`."""
     parser = argparse.ArgumentParser(prog="python ui.py", description="Serve the newsqa web UI.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument("--store", type=Path, help="store folder (default: from settings)")
-    login = parser.add_mutually_exclusive_group()
-    login.add_argument(
-        "--auth",
-        metavar="USER:PASSWORD",
-        help="require this login (needed to serve beyond 127.0.0.1)",
-    )
-    login.add_argument(
-        "--no-auth", action="store_true", help="serve beyond 127.0.0.1 without a login, on purpose"
-    )
+    add_login_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        login_for(args.host, False, args.auth, args.no_auth)  # before any model or store opens
-        qa = NewsQA(get_settings({"store": {"path": args.store}} if args.store else None))
+        settings = get_settings({"store": {"path": args.store}} if args.store else None)
+        login = login_text(args.auth, args.auth_file, settings.ui)
+        if args.auth:
+            print(AUTH_IN_PS, file=sys.stderr)
+        login_for(args.host, False, login, args.no_auth)  # before any model or store opens
+        qa = NewsQA(settings)
         if qa.store.count() == 0:
             print(
                 "The store is empty: add articles in the Articles tab, or run "
                 "`newsqa ingest samples/news`.",
                 file=sys.stderr,
             )
-        launch(qa, host=args.host, port=args.port, auth=args.auth, allow_no_auth=args.no_auth)
+        launch(qa, host=args.host, port=args.port, auth=login, allow_no_auth=args.no_auth)
     except Exception as exc:  # the edge: one clear line, no traceback
         print(f"ui: error: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,8 @@ import pytest
 from conftest import ANSWER_KEYS, CITATION_KEYS
 
 import ui
+import webguard
+from qa.settings import UISettings
 from qa.types import Answer, Citation, Source
 
 TESLA = "What did Tesla agree with Baidu?"
@@ -483,6 +485,100 @@ def test_the_hosts_a_server_answers_to():
     assert ui.allowed_hosts("192.168.1.5", []) == {"192.168.1.5"}
 
 
+# --- the login --------------------------------------------------------------------------------
+@pytest.fixture
+def client_address():
+    """Set the client of the "request", as HostCheck does for each one the server gets."""
+    tokens = []
+    yield lambda address: tokens.append(webguard.CLIENT.set(address))
+    for token in reversed(tokens):
+        webguard.CLIENT.reset(token)
+
+
+def test_wrong_logins_lock_a_client_out_for_a_while(client_address):
+    now = [1_000.0]
+    logins = ui.Logins([("alice", "s3cret"), ("bob", "hunter2")], clock=lambda: now[0])
+    client_address("192.0.2.1")
+    assert logins("alice", "s3cret") and not logins("alice", "s3cre") and not logins("eve", "")
+    for _ in range(3):  # with the two above: 5 wrong within a minute
+        assert not logins("alice", "guess")
+    assert not logins("alice", "s3cret")  # the 6th is refused although it is right
+    assert not logins("bob", "hunter2")  # the lock is on the client, whichever user it tries
+    now[0] += 299
+    assert not logins("alice", "s3cret")
+    now[0] += 2  # the 5 minutes are over
+    assert logins("alice", "s3cret")
+    for _ in range(10):  # wrong now and then, not 5 in a minute: never locked
+        now[0] += 20
+        assert not logins("bob", "typo")
+    assert logins("bob", "hunter2")
+
+    for _ in range(5):
+        logins("alice", "guess")
+    client_address("192.0.2.2")  # another client is not locked out by the first one
+    assert logins("alice", "s3cret")
+
+    client_address(None)  # no client known (a caller outside a server): counted per username
+    for _ in range(5):
+        logins("alice", "guess")
+    assert not logins("alice", "s3cret") and logins("bob", "hunter2")
+
+
+def test_the_served_login_is_throttled_per_client(fake_qa):
+    port = free_port()
+    demo = ui.launch(fake_qa, port=port, auth="alice:s3cret", prevent_thread_lock=True, quiet=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def login(password: str, client: str | None = None) -> int:
+        # uvicorn takes the client from X-Forwarded-For when the request comes from 127.0.0.1,
+        # as it would from a reverse proxy on this machine.
+        headers = {"X-Forwarded-For": client} if client else {}
+        form = {"username": "alice", "password": password}
+        return httpx.post(base + "/login", data=form, headers=headers).status_code
+
+    try:
+        assert httpx.get(base + "/config").status_code == 401
+        assert [login(f"guess{i}") for i in range(5)] == [400] * 5
+        assert login("s3cret") == 400  # locked out, right password or not
+        assert login("s3cret", client="192.0.2.9") == 200  # another client is not
+    finally:
+        demo.close()
+
+
+def test_logins_come_from_the_environment_or_a_file(tmp_path):
+    env = UISettings(auth="alice:from-env")  # NEWSQA_UI__AUTH
+    assert ui.login_text(None, None, env) == "alice:from-env"
+    assert ui.login_text("bob:typed", None, env) == "bob:typed"  # --auth still wins
+    logins = tmp_path / "logins"
+    logins.write_text("# who may use the UI\nalice:s3:cret\n\nbob:hunter2\n")
+    assert ui.login_text(None, logins, env) == logins.read_text()  # --auth-file over env
+    assert ui.login_text(None, None, UISettings(auth_file=logins)) == logins.read_text()
+    assert ui.parse_auth(logins.read_text()) == [("alice", "s3:cret"), ("bob", "hunter2")]
+    assert "SecretStr" in repr(env) and "from-env" not in repr(env)  # not in a settings dump
+    with pytest.raises(ValueError, match="cannot read the login file .*missing"):
+        ui.login_text(None, tmp_path / "missing", UISettings())
+    empty = tmp_path / "empty"
+    empty.write_text("# nobody yet\n")
+    with pytest.raises(ValueError, match="no USER:PASSWORD"):
+        ui.parse_auth(empty.read_text())
+    assert ui.login_text(None, None, UISettings()) is None
+
+
+def test_ui_main_reads_the_login_file_and_warns_about_auth_in_ps(tmp_path, capsys):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    store = ["--store", str(not_a_folder / "store")]  # fails after the login is read
+    assert ui.main(["--host", "0.0.0.0", "--auth-file", str(tmp_path / "missing")]) == 2
+    assert "cannot read the login file" in capsys.readouterr().err
+    logins = tmp_path / "logins"
+    logins.write_text("alice:s3cret\n")
+    assert ui.main(["--host", "0.0.0.0", "--auth-file", str(logins), *store]) == 2
+    err = capsys.readouterr().err
+    assert "without a login" not in err and "ps" not in err
+    assert ui.main(["--host", "0.0.0.0", "--auth", "alice:s3cret", *store]) == 2
+    assert "--auth shows the password to anyone who can list processes" in capsys.readouterr().err
+
+
 def test_serving_beyond_loopback_needs_a_login(fake_qa, capsys):
     assert ui.main(["--host", "0.0.0.0"]) == 2
     assert "refusing to serve host 0.0.0.0 without a login" in capsys.readouterr().err
@@ -492,7 +588,7 @@ def test_serving_beyond_loopback_needs_a_login(fake_qa, capsys):
         ui.launch(fake_qa, host="0.0.0.0")
     with pytest.raises(ValueError, match="without a login"):
         ui.launch(fake_qa, share=True)
-    assert ui.parse_auth("alice:s3:cret") == ("alice", "s3:cret")
+    assert ui.parse_auth("alice:s3:cret") == [("alice", "s3:cret")]
     with pytest.raises(ValueError, match="USER:PASSWORD"):
         ui.parse_auth("alice")
     assert ui.is_loopback("127.0.0.1") and ui.is_loopback("::1") and ui.is_loopback("localhost")

@@ -161,7 +161,7 @@ class Logins:
         now = self.clock()
         with self._lock:
             if self.locked.get(client, now) > now:
-                log.warning("login refused: %s is locked out", client)
+                log.debug("login refused: %s is locked out", client)  # logged once, at the lock
                 return False
             self.locked.pop(client, None)
             expected = self.credentials.get(username)

@@ -13,6 +13,7 @@ from conftest import ANSWER_KEYS, CITATION_KEYS
 
 import ui
 import webguard
+from qa.chain import NewsQA
 from qa.settings import UISettings
 from qa.types import Answer, Citation, Source
 
@@ -459,6 +460,39 @@ def test_the_server_answers_only_to_its_own_host_names(served):
         served + "/gradio_api/call/ask", headers={"Origin": served}, json={"data": [TESLA, "", ""]}
     )
     assert same.status_code == 200 and "event_id" in same.json()
+
+
+def test_behind_a_reverse_proxy_its_public_name_is_allowed(fake_qa):
+    # What nginx (proxy_set_header Host $host, X-Forwarded-*) or Caddy sends for a visitor of
+    # https://news.example.org, to a UI bound to 127.0.0.1 with ui.allowed_hosts set.
+    settings = fake_qa.settings.model_copy(
+        update={
+            "ui": fake_qa.settings.ui.model_copy(update={"allowed_hosts": ["news.example.org"]})
+        }
+    )
+    qa = NewsQA(
+        settings,
+        embeddings=fake_qa.embeddings,
+        chat_model=fake_qa.chat_model,
+        store=fake_qa.store,
+        retriever=fake_qa.retriever,
+    )
+    port = free_port()
+    demo = ui.launch(qa, port=port, prevent_thread_lock=True, quiet=True)
+    proxied = {
+        "Host": "news.example.org",
+        "X-Forwarded-Host": "news.example.org",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-For": "198.51.100.7",
+        "Origin": "https://news.example.org",
+    }
+    try:
+        page = httpx.get(f"http://127.0.0.1:{port}/", headers=proxied)
+        assert page.status_code == 200 and "https://news.example.org" in page.text
+        other = httpx.get(f"http://127.0.0.1:{port}/", headers={**proxied, "Host": "evil.example"})
+        assert other.status_code == 400
+    finally:
+        demo.close()
 
 
 def test_deep_links_are_off(served):

@@ -1,12 +1,13 @@
 """The Gradio web UI: a chat that streams cited answers, filters, and an Articles tab to ingest.
 
     python ui.py                       # http://127.0.0.1:7860
-    python ui.py --host 0.0.0.0 --auth alice:secret
+    python ui.py --host 0.0.0.0 --auth-file logins.txt   # USER:PASSWORD lines
     newsqa ui
 
 A thin skin over `NewsQA`: every answer, citation and ingestion result comes from it; this module
 only renders them. Article text is written by strangers, so everything taken from an article is
-HTML-escaped before it is rendered, and only http(s) URLs become links.
+HTML-escaped before it is rendered, and only http(s) URLs become links. What a caller sends is
+checked against the limits in settings' `ui` section; webguard.py guards the server itself.
 """
 
 from __future__ import annotations

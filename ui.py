@@ -410,19 +410,10 @@ class Handlers:
         # Gradio's upload folder: a file there is a copy made for us, ours to delete.
         self.uploads = Path(uploads or gr.utils.get_upload_folder()).resolve()
         self.limits = qa.settings.ui
-        s = qa.settings
         # The server's own folders, withheld from error messages whole (they may hold spaces).
-        self.paths = [
-            str(p)
-            for p in (
-                s.store.path,
-                s.cache_dir,
-                s.llm.model_path,
-                tempfile.gettempdir(),
-                Path.home(),
-            )
-            if p
-        ]
+        s = qa.settings
+        known = (s.store.path, s.cache_dir, s.llm.model_path, tempfile.gettempdir(), Path.home())
+        self.paths = [str(p) for p in known if p]
 
     def respond(
         self,
@@ -541,23 +532,17 @@ class Handlers:
         if not items:
             raise gr.Error("Choose files to upload or paste URLs (one per line) first.")
         rows: list[list[str]] = []
-        try:
-            for i, (source, name, typed) in enumerate(items):
-                progress((i, len(items)), desc=f"Ingesting {name}")
-                if typed and not safe_url(source):
-                    # Only web addresses here: a typed path would read the server's own files.
-                    rows.append(
-                        [
-                            name,
-                            "",
-                            "failed",
-                            "not an http(s) URL; upload files with the file picker",
-                        ]
-                    )
-                else:
-                    rows += self._ingest_one(source, name)
-        finally:  # stored or not, an upload is done with: its copy would stay on disk for good
-            self._delete_uploads(source for source, _, typed in items if not typed)
+        for i, (source, name, typed) in enumerate(items):
+            progress((i, len(items)), desc=f"Ingesting {name}")
+            if typed and not safe_url(source):
+                # Only web addresses here: a typed path would read the server's own files.
+                rows.append(
+                    [name, "", "failed", "not an http(s) URL; upload files with the file picker"]
+                )
+            else:
+                rows += self._ingest_one(source, name)
+        # Stored or not, an upload is done with; its copy would otherwise stay on disk for good.
+        self._delete_uploads(source for source, _, typed in items if not typed)
         try:
             stored = {a["id"]: a for a in self.qa.articles()}
         except Exception as exc:  # the store failed part-way: the rows say what got in

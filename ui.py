@@ -1,12 +1,13 @@
 """The Gradio web UI: a chat that streams cited answers, filters, and an Articles tab to ingest.
 
     python ui.py                       # http://127.0.0.1:7860
-    python ui.py --host 0.0.0.0 --auth alice:secret
+    python ui.py --host 0.0.0.0 --auth-file logins.txt   # USER:PASSWORD lines
     newsqa ui
 
 A thin skin over `NewsQA`: every answer, citation and ingestion result comes from it; this module
 only renders them. Article text is written by strangers, so everything taken from an article is
-HTML-escaped before it is rendered, and only http(s) URLs become links.
+HTML-escaped before it is rendered, and only http(s) URLs become links. What a caller sends is
+checked against the limits in settings' `ui` section; webguard.py guards the server itself.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import json
 import logging
 import re
 import sys
+import tempfile
 import traceback
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,8 +35,9 @@ import gradio as gr
 
 from qa.chain import NewsQA
 from qa.retrieve import question_date_for
-from qa.settings import get_settings
+from qa.settings import UISettings, get_settings
 from qa.types import Answer, Source
+from webguard import WILDCARDS, HostCheck, Logins, allowed_hosts, hostname
 
 log = logging.getLogger("newsqa.ui")
 
@@ -88,12 +92,15 @@ details.nq-sources > summary, details.nq-other > summary { cursor: pointer; font
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Every line break Python or JavaScript knows: the chat's markdown parser reads "\r" as one, and
+# a streamed "\r\r![x](http://...)" ended our HTML block and became an image the browser fetched.
+_LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
 # --- rendering ------------------------------------------------------------------------------------
 def esc(text: str | None) -> str:
-    """Text -> HTML: escaped, newlines as <br> (a blank line would end the HTML block)."""
-    return html.escape(text or "", quote=True).replace("\n", "<br>")
+    """Text -> HTML: escaped, line breaks as <br> (a blank line would end the HTML block)."""
+    return _LINE_BREAK.sub("<br>", html.escape(text or "", quote=True))
 
 
 def safe_url(url: str | None) -> str | None:
@@ -223,30 +230,138 @@ def render_answer(answer: Answer, turn: str | None = None, filtered: bool = Fals
 
 # --- input checks and error messages --------------------------------------------------------------
 def parse_filters(
-    outlets: list[str] | None, date_from: str | None, date_to: str | None
+    outlets: list[str] | None,
+    date_from: str | None,
+    date_to: str | None,
+    limits: UISettings | None = None,
 ) -> dict | None:
-    """UI filter values -> NewsQA filters; raises gr.Error naming a bad date."""
+    """UI filter values -> NewsQA filters; raises gr.Error naming a bad date or outlet list.
+
+    /ask takes them as JSON from anyone, so types are checked too: a number or a {"$ne": ...}
+    where a name belongs would otherwise reach Chroma's where clause.
+    """
+    limits = limits or UISettings()
+    outlets = _outlets(outlets, limits)
     dates = {}
     for label, key, value in (("From", "date_from", date_from), ("To", "date_to", date_to)):
-        value = (value or "").strip()
-        if not value:
+        if value is None or value == "":
             continue
+        text = value.strip() if isinstance(value, str) else ""
         try:
-            if not _DATE.match(value):
-                raise ValueError(value)
-            date.fromisoformat(value)
+            if not _DATE.match(text):
+                raise ValueError(text)
+            date.fromisoformat(text)
         except ValueError:
+            # A string as Python quotes it (as before); anything else as the JSON it came as.
+            shown = repr(_clip(value)) if isinstance(value, str) else _clip(_json(value))
             raise gr.Error(
-                f"The '{label}' date {value!r} is not a date: use YYYY-MM-DD, "
-                "for example 2024-04-29."
+                f"The '{label}' date {shown} is not a date: use YYYY-MM-DD, for example 2024-04-29."
             ) from None
-        dates[key] = value
+        dates[key] = text
     if len(dates) == 2 and dates["date_from"] > dates["date_to"]:
         raise gr.Error(
             f"The 'From' date {dates['date_from']} is after the 'To' date {dates['date_to']}."
         )
-    filters = {"sources": list(outlets)} if outlets else {}
+    filters = {"sources": outlets} if outlets else {}
     return {**filters, **dates} or None
+
+
+def _outlets(outlets, limits: UISettings) -> list[str]:
+    """The outlet filter as a list of names within the limits; gr.Error otherwise."""
+    if not outlets:
+        return []
+    if not isinstance(outlets, list | tuple) or not all(isinstance(o, str) for o in outlets):
+        raise gr.Error(
+            'The filter\'s sources must be a list of outlet names, for example ["Metro Wire"].'
+        )
+    if len(outlets) > limits.max_outlets:
+        raise gr.Error(
+            f"The filter names {len(outlets):,} outlets; the limit is {limits.max_outlets:,}."
+        )
+    longest = max(len(o) for o in outlets)
+    if longest > limits.max_outlet_chars:
+        raise gr.Error(
+            f"The filter has an outlet name of {longest:,} characters; the limit is "
+            f"{limits.max_outlet_chars:,}."
+        )
+    return list(outlets)
+
+
+def check_question(question, limits: UISettings) -> str:
+    """The question, stripped; gr.Error if it is empty or longer than the limit."""
+    if not isinstance(question, str) or not question.strip():
+        raise gr.Error("Type a question first.")
+    if len(question) > limits.max_question_chars:
+        raise gr.Error(
+            f"The question is {len(question):,} characters long; the limit is "
+            f"{limits.max_question_chars:,}: shorten it."
+        )
+    return question.strip()
+
+
+def check_history(history: list | None, limits: UISettings) -> list[dict]:
+    """An /ask caller's conversation, checked: role/content messages within the limits."""
+    history = history or []
+    if len(history) > limits.max_history_messages:
+        raise gr.Error(
+            f"The history has {len(history):,} messages; the limit is "
+            f"{limits.max_history_messages}: send the last ones only."
+        )
+    for message in history:
+        if not (
+            isinstance(message, dict)
+            and message.get("role") in ("user", "assistant")
+            and isinstance(message.get("content"), str)
+        ):
+            raise gr.Error(
+                'Each message in history_json must be {"role": "user" or "assistant", '
+                '"content": "..."}.'
+            )
+    chars = sum(len(m["content"]) for m in history)
+    if chars > limits.max_history_chars:
+        raise gr.Error(
+            f"The history is {chars:,} characters long; the limit is "
+            f"{limits.max_history_chars:,}: send the last messages only."
+        )
+    return history
+
+
+def recent(history: list | None, limits: UISettings) -> list[dict]:
+    """The chat's last messages within the limits: a long conversation forgets its oldest turns
+    (the question is rewritten from the last few anyway)."""
+    kept = list(history or [])[-limits.max_history_messages :]
+    while kept and _chars(kept) > limits.max_history_chars:
+        kept = kept[2:]  # a turn is a question and its answer
+    return kept
+
+
+def _chars(messages: list) -> int:
+    return sum(len(str(m.get("content", ""))) for m in messages if isinstance(m, dict))
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+SERVER_PATH = "[server path]"
+# An absolute path (/..., ~/..., C:\...) not inside a URL, a date or a word ("read/write"); a
+# full stop or colon after it ends the sentence or clause.
+_PATH_CHARS = r"[^\s'\"()<>,;|]*[^\s'\"()<>,;|.:]"
+_PATH = re.compile(r"(?<![\w.:/\\~-])(?:~|[A-Za-z]:)?[/\\]" + _PATH_CHARS)
+
+
+def withhold_paths(text: str, known: Iterable[str] = ()) -> str:
+    """Text with the server's file paths replaced: a remote caller learns nothing of its disk.
+
+    `known` paths are replaced whole first, as a path with a space would be cut in two.
+    """
+    for path in sorted(filter(None, known), key=len, reverse=True):
+        text = re.sub(re.escape(path) + f"(?:{_PATH_CHARS})?", SERVER_PATH, text)
+    return _PATH.sub(SERVER_PATH, text)
 
 
 # Which side failed, by the innermost frame of a module known to belong to it.
@@ -259,8 +374,11 @@ _SIDES = (
 )
 
 
-def explain(exc: BaseException, failed: str = "Could not answer") -> str:
-    """One line saying what failed (the store, the model, or else), for a gr.Error."""
+def explain(exc: BaseException, failed: str = "Could not answer", known: Iterable[str] = ()) -> str:
+    """One line saying what failed (the store, the model, or else), for a gr.Error.
+
+    Server paths in it are withheld (`withhold_paths`); the log has the whole error.
+    """
     chain, seen = [], set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -268,6 +386,7 @@ def explain(exc: BaseException, failed: str = "Could not answer") -> str:
         exc = exc.__cause__ or exc.__context__
     first = chain[0]
     reason = (str(first).strip().splitlines() or [type(first).__name__])[0][:500]
+    reason = withhold_paths(reason, known)
     modules = [
         f.f_globals.get("__name__") or ""
         for e in chain
@@ -286,8 +405,15 @@ def explain(exc: BaseException, failed: str = "Could not answer") -> str:
 class Handlers:
     """The functions behind the UI's events; NewsQA does the work, these only translate."""
 
-    def __init__(self, qa: NewsQA) -> None:
+    def __init__(self, qa: NewsQA, uploads: Path | None = None) -> None:
         self.qa = qa
+        # Gradio's upload folder: a file there is a copy made for us, ours to delete.
+        self.uploads = Path(uploads or gr.utils.get_upload_folder()).resolve()
+        self.limits = qa.settings.ui
+        # The server's own folders, withheld from error messages whole (they may hold spaces).
+        s = qa.settings
+        known = (s.store.path, s.cache_dir, s.llm.model_path, tempfile.gettempdir(), Path.home())
+        self.paths = [str(p) for p in known if p]
 
     def respond(
         self,
@@ -306,8 +432,13 @@ class Handlers:
         """
         self.check(question, outlets, date_from, date_to)
         question = question.strip()
-        filters = parse_filters(outlets, date_from, date_to)
+        filters = parse_filters(outlets, date_from, date_to, self.limits)
         before = list(chat or [])
+        if _chars(before) > self.limits.max_chat_chars:
+            raise gr.Error(
+                "This conversation is too long to go on: start a new one (New conversation)."
+            )
+        history = recent(history, self.limits)
         chat = [
             *before,
             {"role": "user", "content": question},
@@ -329,18 +460,22 @@ class Handlers:
                     ]
                     yield "", chat, history, None
         except Exception as exc:
-            log.exception("answering %r failed", question)
-            yield question, before, history, explain(exc)
+            # Its length, not the question: what people ask stays out of the server's log.
+            log.exception("answering a question (%d characters) failed", len(question))
+            yield question, before, history, explain(exc, known=self.paths)
             return
         chat = [
             *chat[:-1],
             {"role": "assistant", "content": render_answer(answer, filtered=bool(filters))},
         ]
-        history = [
-            *(history or []),
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": answer.text},
-        ]
+        history = recent(
+            [
+                *history,
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": answer.text},
+            ],
+            self.limits,
+        )
         yield "", chat, history, None
 
     def ask_api(self, question: str, history_json: str = "", filters: str = "") -> dict:
@@ -356,7 +491,8 @@ class Handlers:
         Returns the answer as JSON: text, refused, citations (n, article_id, title, source,
         published, url, quote) and sources (every retrieved passage).
         """
-        history = _json_arg("history_json", history_json, list)
+        question = check_question(question, self.limits)
+        history = check_history(_json_arg("history_json", history_json, list), self.limits)
         given = _json_arg("filters", filters, dict) or {}
         unknown = set(given) - {"sources", "date_from", "date_to"}
         if unknown:
@@ -368,26 +504,24 @@ class Handlers:
             [sources] if isinstance(sources, str) else sources,
             given.get("date_from"),
             given.get("date_to"),
+            self.limits,
         )
-        if not (question or "").strip():
-            raise gr.Error("The question is empty.")
         try:
             answer = self.qa.ask(
                 question,
-                history=history,
+                history=history or None,
                 filters=parsed,
                 question_date=question_date_for(question),
             )
         except Exception as exc:
-            log.exception("answering %r failed", question)
-            raise gr.Error(explain(exc)) from exc
+            log.exception("answering a question (%d characters) failed", len(question))
+            raise gr.Error(explain(exc, known=self.paths)) from exc
         return answer.to_json_dict()
 
     def check(self, question: str, outlets: list[str] | None, date_from: str, date_to: str) -> None:
-        """Reject an empty question or bad filters before the chat changes (gr.Error)."""
-        if not (question or "").strip():
-            raise gr.Error("Type a question first.")
-        parse_filters(outlets, date_from, date_to)
+        """Reject an empty or overlong question or bad filters before the chat changes."""
+        check_question(question, self.limits)
+        parse_filters(outlets, date_from, date_to, self.limits)
 
     def ingest(self, files: list | None, urls: str, progress=gr.Progress()):  # noqa: B008 (gradio's idiom)
         """Ingest uploads and URLs one by one: (status line, one report row per article)."""
@@ -407,13 +541,16 @@ class Handlers:
                 )
             else:
                 rows += self._ingest_one(source, name)
+        # Stored or not, an upload is done with; its copy would otherwise stay on disk for good.
+        self._delete_uploads(source for source, _, typed in items if not typed)
         try:
             stored = {a["id"]: a for a in self.qa.articles()}
         except Exception as exc:  # the store failed part-way: the rows say what got in
             log.exception("listing the articles failed")
             stored = {}
-            rows.append(["", "", "failed", explain(exc, "Could not list the articles")])
-        for row in rows:  # article ids -> titles and chunk counts
+            rows.append(["", "", "failed", explain(exc, "Could not list the articles", self.paths)])
+        for row in rows:  # article ids -> titles and chunk counts; no server path shown
+            row[3] = withhold_paths(row[3], self.paths)
             if row[1] in stored:
                 article = stored[row[1]]
                 row[1] = article["title"]
@@ -423,6 +560,19 @@ class Handlers:
             f"{results.count(k)} {k}" for k in ("added", "updated", "unchanged", "failed")
         )
         return f"**{len(items)} item{'s' * (len(items) != 1)} ingested:** {counts}.", rows
+
+    def _delete_uploads(self, paths: Iterable[str]) -> None:
+        """Delete uploaded files, and the folder Gradio made for each; never a file elsewhere."""
+        for path in map(Path, paths):
+            path = path.resolve()
+            if not path.is_relative_to(self.uploads) or path == self.uploads:
+                continue  # a caller's own file (a test, a script), not an upload
+            try:
+                path.unlink(missing_ok=True)
+                if path.parent != self.uploads and not any(path.parent.iterdir()):
+                    path.parent.rmdir()
+            except OSError:
+                log.warning("could not delete an upload", exc_info=True)
 
     def _ingest_one(self, source: str, name: str) -> list[list[str]]:
         """Report rows [item, article id, result, details] for one upload or URL."""
@@ -447,7 +597,8 @@ class Handlers:
             articles = self.qa.articles()
         except Exception as exc:
             log.exception("listing the articles failed")
-            raise gr.Error(ui_error(explain(exc, "Could not list the articles"))) from exc
+            message = explain(exc, "Could not list the articles", self.paths)
+            raise gr.Error(ui_error(message)) from exc
         outlets = sorted({a["source"] for a in articles if a["source"]})
         overview = (
             f"Answers cite the articles they come from · {len(articles)} articles from "
@@ -481,7 +632,11 @@ def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
     """The Gradio app over `qa`; `launch()` serves it (else pass theme=THEME, css=CSS)."""
     h = Handlers(qa)
     outlet_choices, overview_text, article_rows = h.collection()
-    with gr.Blocks(title="newsqa", analytics_enabled=False) as demo:
+    max_age = qa.settings.ui.upload_max_age
+    # Uploads are deleted once ingested; this sweeps the ones never ingested (the page closed).
+    with gr.Blocks(
+        title="newsqa", analytics_enabled=False, delete_cache=(min(600, max_age), max_age)
+    ) as demo:
         history = gr.State([])  # per session: the plain-text conversation NewsQA rewrites from
         error = gr.State(None)
         gr.Markdown("## newsqa · ask the news")
@@ -508,6 +663,7 @@ def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
                     autofocus=True,
                     submit_btn=True,
                     elem_id="question",
+                    max_length=qa.settings.ui.max_question_chars,
                 )
             with gr.Column(scale=1, min_width=240):
                 with gr.Group():
@@ -589,7 +745,8 @@ def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
         ).success(lambda: (None, ""), None, [files, urls], **quiet).then(**collection)
         demo.load(**collection)
         gr.api(h.ask_api, api_name="ask")
-    demo.queue(default_concurrency_limit=concurrency)
+    # A bounded queue: past it a caller is told the server is busy, instead of waiting forever.
+    demo.queue(default_concurrency_limit=concurrency, max_size=qa.settings.ui.queue_size)
     return demo
 
 
@@ -609,16 +766,48 @@ def _example_text(evt: gr.SelectData) -> str:
 
 
 # --- serving --------------------------------------------------------------------------------------
-def parse_auth(auth) -> tuple[str, str] | list | None:
-    """ "user:password" -> (user, password); tuples, lists and callables pass through."""
+AUTH_IN_PS = (
+    "warning: --auth shows the password to anyone who can list processes (ps); "
+    "use --auth-file PATH or NEWSQA_UI__AUTH instead"
+)
+
+
+def login_text(auth: str | None, auth_file: Path | None, settings: UISettings) -> str | None:
+    """The USER:PASSWORD line(s) to require: --auth, else --auth-file, else ui.auth
+    (NEWSQA_UI__AUTH), else ui.auth_file; None for no login."""
+    if auth:
+        return auth
+    path = auth_file or (None if settings.auth else settings.auth_file)
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ValueError(f"cannot read the login file {path}: {reason}") from exc
+    return settings.auth.get_secret_value() if settings.auth else None
+
+
+def parse_auth(auth) -> list[tuple[str, str]] | Callable | None:
+    """ "user:password" lines (# comments) -> [(user, password), ...]; callables pass through."""
     if auth is None or auth == "":
         return None
-    if isinstance(auth, str):
-        user, sep, password = auth.partition(":")
+    if callable(auth):
+        return auth
+    if isinstance(auth, tuple):
+        return [auth]
+    if not isinstance(auth, str):
+        return list(auth)
+    logins = []
+    for line in auth.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        user, sep, password = line.strip().partition(":")
         if not (sep and user and password):
-            raise ValueError("--auth must look like USER:PASSWORD")
-        return user, password
-    return auth
+            raise ValueError("a login must look like USER:PASSWORD")
+        logins.append((user, password))
+    if not logins:
+        raise ValueError("no USER:PASSWORD login in the login given")
+    return logins
 
 
 def is_loopback(host: str) -> bool:
@@ -636,10 +825,34 @@ def login_for(host: str, share: bool, auth, allow_no_auth: bool):
     if (share or not is_loopback(host)) and credentials is None and not allow_no_auth:
         where = "a public share link" if share else f"host {host}"
         raise ValueError(
-            f"refusing to serve {where} without a login: pass --auth USER:PASSWORD, "
-            "or --no-auth if anyone who can reach it may use it"
+            f"refusing to serve {where} without a login: give one (--auth-file PATH, "
+            "NEWSQA_UI__AUTH=USER:PASSWORD or --auth USER:PASSWORD), or pass --no-auth if anyone "
+            "who can reach it may use it"
         )
     return credentials
+
+
+def add_login_arguments(parser: argparse.ArgumentParser) -> None:
+    """--auth-file, --auth and --no-auth, for `python ui.py` and `newsqa ui`."""
+    login = parser.add_mutually_exclusive_group()
+    login.add_argument(
+        "--auth-file",
+        type=Path,
+        metavar="PATH",
+        help="require a login from this file of USER:PASSWORD lines (or set NEWSQA_UI__AUTH); "
+        "needed to serve beyond 127.0.0.1",
+    )
+    login.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="require this login; it shows in `ps`, so prefer --auth-file or NEWSQA_UI__AUTH",
+    )
+    login.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve beyond 127.0.0.1 without a login, on purpose (anyone who reaches it may use "
+        "it, and ingest)",
+    )
 
 
 def launch(
@@ -654,51 +867,78 @@ def launch(
 ) -> gr.Blocks | None:
     """Serve the UI; blocks until stopped, unless `prevent_thread_lock=True` (then returns the app).
 
-    Off the loopback interface, or with `share`, a login (`auth="user:password"`) is required
-    unless `allow_no_auth=True` says an open server is intended. Other keyword arguments go to
-    `gr.Blocks.launch`.
+    Off the loopback interface, or with `share`, a login (`auth="user:password"`, default
+    ui.auth or ui.auth_file) is required unless `allow_no_auth=True` says an open server is
+    intended; repeated wrong passwords lock a client out (`webguard.Logins`). Only requests for
+    the server's own host names are answered (`webguard.HostCheck`; more in ui.allowed_hosts).
+    Other keyword arguments go to `gr.Blocks.launch`.
     """
+    limits = qa.settings.ui
+    if auth is None:
+        auth = login_text(None, None, limits)
     credentials = login_for(host, share, auth, allow_no_auth)
+    if isinstance(credentials, list):
+        credentials = Logins(
+            credentials, limits.login_attempts, limits.login_window, limits.login_lockout
+        )
+        launch_kwargs.setdefault(
+            "auth_message",
+            f"After {limits.login_attempts} wrong passwords within {limits.login_window:.0f} "
+            f"seconds, logins from your address are refused for {limits.login_lockout:.0f} "
+            "seconds.",
+        )
     launch_kwargs.setdefault("max_file_size", "25mb")  # the loader refuses files over 20 MB
+    app_kwargs = dict(launch_kwargs.pop("app_kwargs", None) or {})
+    if "lifespan" in app_kwargs:
+        raise ValueError("launch() sets the app's lifespan itself (it installs the host check)")
+    hosts = allowed_hosts(host, qa.settings.ui.allowed_hosts)
+    app_kwargs["lifespan"] = HostCheck.lifespan(hosts, any_ip=host in WILDCARDS)
+    block = not launch_kwargs.pop("prevent_thread_lock", False)
     demo = build_app(qa)
-    demo.launch(
+    app, _, share_url = demo.launch(
         server_name=host,
         server_port=port,
         auth=credentials,
         share=share,
         theme=THEME,
         css=CSS,
+        app_kwargs=app_kwargs,
+        prevent_thread_lock=True,  # to check the guard first; blocks below
         **launch_kwargs,
     )
-    return demo if launch_kwargs.get("prevent_thread_lock") else None
+    if not isinstance(app.middleware_stack, HostCheck):  # fail closed, never serve unguarded
+        demo.close()
+        raise RuntimeError("the host check did not install; not serving (see webguard.py)")
+    if share_url:
+        hosts.add(hostname(share_url))
+    if block:
+        demo.block_thread()
+        return None
+    return demo
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python ui.py [--host H] [--port N] [--store DIR] [--auth USER:PASSWORD | --no-auth]`."""
+    """`python ui.py [--host H] [--port N] [--store DIR] [--auth-file PATH | --no-auth]`."""
     parser = argparse.ArgumentParser(prog="python ui.py", description="Serve the newsqa web UI.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument("--store", type=Path, help="store folder (default: from settings)")
-    login = parser.add_mutually_exclusive_group()
-    login.add_argument(
-        "--auth",
-        metavar="USER:PASSWORD",
-        help="require this login (needed to serve beyond 127.0.0.1)",
-    )
-    login.add_argument(
-        "--no-auth", action="store_true", help="serve beyond 127.0.0.1 without a login, on purpose"
-    )
+    add_login_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        login_for(args.host, False, args.auth, args.no_auth)  # before any model or store opens
-        qa = NewsQA(get_settings({"store": {"path": args.store}} if args.store else None))
+        settings = get_settings({"store": {"path": args.store}} if args.store else None)
+        login = login_text(args.auth, args.auth_file, settings.ui)
+        if args.auth:
+            print(AUTH_IN_PS, file=sys.stderr)
+        login_for(args.host, False, login, args.no_auth)  # before any model or store opens
+        qa = NewsQA(settings)
         if qa.store.count() == 0:
             print(
                 "The store is empty: add articles in the Articles tab, or run "
                 "`newsqa ingest samples/news`.",
                 file=sys.stderr,
             )
-        launch(qa, host=args.host, port=args.port, auth=args.auth, allow_no_auth=args.no_auth)
+        launch(qa, host=args.host, port=args.port, auth=login, allow_no_auth=args.no_auth)
     except Exception as exc:  # the edge: one clear line, no traceback
         print(f"ui: error: {exc}", file=sys.stderr)
         return 2

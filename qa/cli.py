@@ -40,6 +40,28 @@ def _common(
     g.add_argument("--base-url", help="server URL for the openai/ollama providers")
 
 
+def _login(parser: argparse.ArgumentParser) -> None:
+    """The login options of `newsqa ui` (as `python ui.py` takes them; not imported from ui.py,
+    which would load gradio for every command)."""
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument(
+        "--auth-file",
+        type=Path,
+        metavar="PATH",
+        help="require a login from this file of USER:PASSWORD lines (or set NEWSQA_UI__AUTH)",
+    )
+    g.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="require this login; it shows in `ps`, so prefer --auth-file or NEWSQA_UI__AUTH",
+    )
+    g.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve beyond 127.0.0.1 without a login (anyone who reaches it may use it)",
+    )
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Command-line options over environment and config file, over defaults."""
     store, llm = {}, {}
@@ -120,12 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login")
-    p.add_argument(
-        "--no-auth",
-        action="store_true",
-        help="serve beyond 127.0.0.1 without a login (anyone who reaches it may use it)",
-    )
+    _login(p)
     p.add_argument(
         "--no-samples",
         action="store_true",
@@ -223,7 +240,10 @@ def cmd_ui(args, settings: Settings) -> int:
 
     from . import NewsQA
 
-    ui.login_for(args.host, False, args.auth, args.no_auth)  # refuse before doing any work
+    login = ui.login_text(args.auth, args.auth_file, settings.ui)
+    if args.auth:
+        print(ui.AUTH_IN_PS, file=sys.stderr)
+    ui.login_for(args.host, False, login, args.no_auth)  # refuse before doing any work
     qa = NewsQA(settings)
     if qa.count() == 0 and not args.no_samples and SAMPLES.is_dir():
         print(
@@ -231,8 +251,7 @@ def cmd_ui(args, settings: Settings) -> int:
         )
         print(qa.ingest([str(SAMPLES)]).summary(), file=sys.stderr)
     return (
-        ui.launch(qa, host=args.host, port=args.port, auth=args.auth, allow_no_auth=args.no_auth)
-        or 0
+        ui.launch(qa, host=args.host, port=args.port, auth=login, allow_no_auth=args.no_auth) or 0
     )
 
 

@@ -11,6 +11,7 @@ quoting such a sentence as support; docs/reliability.md has the false-positive m
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from langchain_core.prompts import ChatPromptTemplate
 
@@ -101,10 +102,10 @@ CONDENSE_PROMPT = ChatPromptTemplate.from_messages(
 # articles or the sample corpus matches (255,673 sentences); tests/test_hostile.py lists attacks.
 INSTRUCTION = re.compile(
     r"""
-    \b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+)?(?:of\s+)?
-        (?:your|the|my|these|those|its)?\s*
+    \b(?:ignore|disregard|forget|override|bypass|pay\s+no\s+attention\s+to)\s+
+        (?:all\s+|any\s+)?(?:of\s+)?(?:your|the|my|these|those|its)?\s*
         (?:previous|prior|above|earlier|preceding|original|system|other)?\s*
-        (?:instructions?|prompts?|directives|system\s+message|guidelines|sources)\b
+        (?:instructions?|prompts?|directives|directions|system\s+message|guidelines|sources)\b
     | ^\W*(?:system|assistant|developer|user)\s*(?:prompt|message|note|override|instructions?)?\s*:
     | \b(?:reply|respond|answer|output)\s+(?:only|exactly|solely|just)\s+(?:with\b|:|["'“])
     | \b(?:reply|respond|answer)\s+with\s+(?:only|exactly)\b
@@ -131,12 +132,33 @@ FAKE_ATTRIBUTION = re.compile(
     r"agrees?|agreed)\b",
     re.IGNORECASE,
 )
-_BRACKET_NUMBER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+# Full-width brackets too: a model reads ［1］ as [1].
+_BRACKET_NUMBER = re.compile(r"[\[［](\d+(?:\s*[,，]\s*\d+)*)[\]］]")
 _CONTROL_TOKEN = re.compile(r"<\|([^|<>\n]{0,40})\|>")
+# Cyrillic and Greek letters that look like Latin ones and that NFKC leaves alone: "АI" with a
+# Cyrillic А reads as "AI" to a model, and matched nothing here.
+_LOOKALIKES = str.maketrans(
+    "АВЕЅІЈКМНОРСТХУҮаеіјорсхуѕһԁԛԝΑΒΕΖΗΙΚΜΝΟΡΤΥΧαιοκνρυ",
+    "ABESIJKMHOPCTXYYaeijopcxyshdqwABEZHIKMNOPTYXaiokvpu",
+)
+
+
+def plain(text: str) -> str:
+    """Text as a reader sees it, for matching only: NFKC (full-width ［１］ -> [1]), format
+    characters (soft hyphens, zero width spaces, word joiners) dropped, look-alikes made Latin."""
+    if text.isascii():  # nearly every news sentence: nothing to do
+        return text
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return unicodedata.normalize("NFKC", text).translate(_LOOKALIKES)
 
 
 def is_hostile(sentence: str) -> bool:
-    """True for a source sentence that instructs the model or poses as one of its [n] markers."""
+    """True for a source sentence that instructs the model or poses as one of its [n] markers.
+
+    Best effort: a phrasing that fits no pattern still reaches the model; what keeps it out of an
+    answer is cite.py's check that every claim is stated by a passage.
+    """
+    sentence = plain(sentence)
     return bool(INSTRUCTION.search(sentence) or FAKE_ATTRIBUTION.search(sentence))
 
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
 from vectorstore.config import StoreSettings, default_data_dir
@@ -78,6 +78,67 @@ class LLMSettings(BaseModel):
     timeout: float = Field(default=120.0, description="Seconds to wait for a remote model.")
 
 
+class UISettings(BaseModel):
+    """The web UI: its login, the hosts it answers to, and how much a caller may send.
+
+    The limits refuse what no person types (a 30 MB question, 200,000 outlets) with a clear
+    message, before it reaches the model or the store; docs/ui.md, "Trust model".
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    auth: SecretStr | None = Field(
+        default=None,
+        description="USER:PASSWORD the UI asks for (several: one per line). From "
+        "NEWSQA_UI__AUTH it stays out of `ps`, unlike --auth.",
+    )
+    auth_file: Path | None = Field(
+        default=None, description="A file of USER:PASSWORD lines, read at start (--auth-file)."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the UI answers to besides the address it is bound to (and "
+        "localhost, 127.0.0.1, ::1 on loopback), e.g. the public name behind a reverse proxy. "
+        "Any other Host header is refused: a web page that rebinds its name to this machine "
+        "cannot drive the UI.",
+    )
+    login_attempts: int = Field(
+        default=5, ge=1, description="Wrong logins from one client before it is locked out."
+    )
+    login_window: float = Field(
+        default=60.0, gt=0, description="Seconds within which those wrong logins count."
+    )
+    login_lockout: float = Field(
+        default=300.0, gt=0, description="Seconds a locked-out client's logins are refused."
+    )
+    max_question_chars: int = Field(default=2_000, ge=1, description="Longest question.")
+    max_history_messages: int = Field(
+        default=40,
+        ge=2,
+        description="Messages of a conversation kept (the chat) or accepted (/ask history_json).",
+    )
+    max_history_chars: int = Field(
+        default=20_000, ge=1, description="Characters of those messages, all together."
+    )
+    max_chat_chars: int = Field(
+        default=2_000_000,
+        ge=1,
+        description="Characters of the chat a browser sends back (the rendered answers); past it, "
+        "the user is asked to start a new conversation.",
+    )
+    max_outlets: int = Field(default=100, ge=1, description="Outlets in one filter.")
+    max_outlet_chars: int = Field(default=200, ge=1, description="Longest outlet name in a filter.")
+    queue_size: int = Field(
+        default=64, ge=1, description="Requests waiting for an answer before more are refused."
+    )
+    upload_max_age: int = Field(
+        default=3_600,
+        ge=60,
+        description="Seconds after which an upload never ingested is deleted (ingested ones are "
+        "deleted at once).",
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable in newsqa, with its default."""
 
@@ -88,6 +149,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    ui: UISettings = Field(default_factory=UISettings)
     cache_dir: Path = Field(
         default_factory=lambda: default_data_dir() / "models",
         description="Where the local model file is assembled from its part packages.",

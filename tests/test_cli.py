@@ -5,9 +5,12 @@ import os
 import re
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import httpx
 import pytest
-from conftest import SAMPLES, TESLA_ID
+from conftest import SAMPLES, TESLA_ID, free_port
 
 
 @pytest.fixture
@@ -85,3 +88,45 @@ def test_errors_are_one_clear_line(env):
     assert "Traceback" not in out.stderr
     bad = newsqa("ask", "x", "--from", "yesterday", env=env)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_ui_takes_its_login_from_the_environment_not_the_command_line(env):
+    port = free_port()
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "qa.cli", "ui", "--no-samples", "--port", str(port)],
+        env={**env, "NEWSQA_UI__AUTH": "alice:s3cret"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                config = httpx.get(base + "/config", timeout=5)
+                break
+            except httpx.HTTPError:
+                assert ui.poll() is None and time.monotonic() < deadline, ui.stderr.read()
+                time.sleep(0.5)
+        assert config.status_code == 401  # a login is asked for, on loopback too
+        login = {"username": "alice", "password": "s3cret"}
+        assert httpx.post(base + "/login", data=login).status_code == 200
+        assert b"s3cret" not in Path(f"/proc/{ui.pid}/cmdline").read_bytes()  # what ps shows
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)
+
+
+def test_ui_login_options_fail_in_one_line(env, tmp_path):
+    missing = newsqa("ui", "--auth-file", str(tmp_path / "missing"), env=env)
+    assert missing.returncode == 2 and "cannot read the login file" in missing.stderr
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    typed = newsqa(
+        "ui", "--auth", "alice:s3cret", "--store", str(not_a_folder / "store"), env=env
+    )  # warned, then stopped by the store before it serves
+    assert typed.returncode == 2
+    assert "warning: --auth shows the password to anyone who can list processes" in typed.stderr
+    both = newsqa("ui", "--auth", "a:b", "--no-auth", env=env)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr

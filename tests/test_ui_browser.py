@@ -6,13 +6,18 @@ Fake models answer, so this tests the UI, not the answers.
 
 from __future__ import annotations
 
+import base64
 import re
 import socket
+import time
 from pathlib import Path
 
 import pytest
+from conftest import FakeChatModel
+from helpers_http import LocalServer
 
 import ui
+from qa.chain import NewsQA
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +53,14 @@ def browser():
 
 
 @pytest.fixture
-def app_url(fake_qa):
+def uploads(tmp_path, monkeypatch) -> Path:
+    """Gradio's upload folder for this test alone (it reads GRADIO_TEMP_DIR at launch)."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    return tmp_path / "gradio"
+
+
+@pytest.fixture
+def app_url(fake_qa, uploads):
     port = free_port()
     demo = ui.launch(fake_qa, port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
@@ -132,6 +144,53 @@ def test_chat_cites_sources_follows_up_and_keeps_sessions_apart(page, browser, a
     assert page.locator("#chat [data-testid=bot]").count() == 2  # and the first one kept its own
 
 
+# A 1x1 transparent PNG, for a server that counts who fetches it.
+PIXEL = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+
+
+class PausingChat(FakeChatModel):
+    """Streams its reply, then waits before ending it: the partial answer stays on the page."""
+
+    def _stream(self, *args, **kwargs):
+        yield from super()._stream(*args, **kwargs)
+        time.sleep(2.0)
+
+
+def test_streamed_markdown_never_becomes_an_image(browser, fake_qa):
+    with LocalServer({"/pixel.png": (200, {"Content-Type": "image/png"}, PIXEL)}) as pixels:
+        # The classic reader streams the model's raw text, line breaks and all.
+        reply = (
+            "Tesla has agreed with Baidu to use its mapping license [1]."
+            f"\r\r![x]({pixels.url('/pixel.png?r')})\u2028\u2028![y]({pixels.url('/pixel.png?u')})"
+            f"\r\n\r\n![z]({pixels.url('/pixel.png?rn')})"
+        )
+        settings = fake_qa.settings.model_copy(
+            update={"llm": fake_qa.settings.llm.model_copy(update={"reader": "classic"})}
+        )
+        qa = NewsQA(
+            settings,
+            embeddings=fake_qa.embeddings,
+            chat_model=PausingChat(replies=[reply], calls=[]),
+            store=fake_qa.store,
+            retriever=fake_qa.retriever,
+        )
+        port = free_port()
+        demo = ui.launch(qa, port=port, prevent_thread_lock=True, quiet=True)
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT)
+            page.goto(f"http://127.0.0.1:{port}/")
+            ask(page, "What did Tesla agree with Baidu?", 0)
+            assert page.locator("#chat img").count() == 0
+        finally:
+            context.close()
+            demo.close()
+        assert pixels.requests == [], "the streamed markdown was rendered as an image"
+
+
 def ingest_file(page, path: Path) -> str:
     page.get_by_role("tab", name="Articles").click()
     page.locator("#upload input[type=file]").set_input_files(str(path))
@@ -141,7 +200,7 @@ def ingest_file(page, path: Path) -> str:
     return page.locator("#report").inner_text()
 
 
-def test_uploaded_article_is_added_and_cited(page, tmp_path):
+def test_uploaded_article_is_added_and_cited(page, tmp_path, uploads):
     path = tmp_path / "quillfeather-comet.txt"
     path.write_text(
         "Title: Quillfeather Observatory names comet after teacher\nSource: Harbor "
@@ -151,6 +210,7 @@ def test_uploaded_article_is_added_and_cited(page, tmp_path):
     )
     report = ingest_file(page, path)
     assert "quillfeather-comet.txt" in report and "added" in report
+    assert list(uploads.rglob(path.name)) == []  # the uploaded copy is deleted once ingested
     page.get_by_role("tab", name="Ask").click()
     answer = ask(page, "What did the Quillfeather Observatory name the comet?", 0)
     assert "Marigold" in answer.locator(".nq-answer").inner_text()

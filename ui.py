@@ -24,6 +24,7 @@ import logging
 import re
 import sys
 import tempfile
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
@@ -81,6 +82,7 @@ details.nq-sources > summary, details.nq-other > summary { cursor: pointer; font
 .nq-head { font-weight: 600; }
 .nq-num { color: var(--color-accent); margin-right: .3em; }
 .nq-meta { color: var(--body-text-color-subdued); font-size: .82em; margin-top: .1em; }
+.nq-origin { font-style: italic; }
 .nq-passage { font-size: .9em; margin-top: .45em; line-height: 1.55; }
 .nq-passage mark { background: #fde68a; color: #111827; padding: .05em .15em; border-radius: 3px; }
 .nq-refusal { padding: .55em .8em; border-radius: 8px; border-left: 3px solid #d97706;
@@ -146,6 +148,8 @@ def _source_card(src: Source, body: str, number: int | None = None, anchor: str 
     meta = " · ".join(
         esc(x) for x in (src.source, src.published, urlsplit(safe_url(src.url) or "").netloc) if x
     )
+    # What produced the article: an upload's outlet and link are only what the upload claims.
+    meta += f'<div class="nq-origin">{esc(src.origin_label())}</div>'
     num = f'<span class="nq-num">[{number}]</span>' if number else ""
     id_attr = f' id="{anchor}"' if anchor else ""
     return (
@@ -402,6 +406,45 @@ def explain(exc: BaseException, failed: str = "Could not answer", known: Iterabl
 
 
 # --- handlers -------------------------------------------------------------------------------------
+class _Budget:
+    """The limits of one click of Ingest, shared by the items it ingests one at a time.
+
+    `NewsQA.ingest` holds its URL count and deadline per call; the UI calls it once per item (for a
+    row per item), so without this 500 pasted URLs would be 500 calls of 20 URLs and 120 s each.
+    """
+
+    def __init__(self, settings) -> None:
+        self.max_urls, self.deadline = (
+            settings.store.max_urls_per_request,
+            settings.store.ingest_deadline,
+        )
+        self.max_bytes = settings.ui.max_upload_bytes
+        self.urls, self.bytes = 0, 0
+        self.stop_at = time.monotonic() + self.deadline
+
+    def seconds_left(self) -> float:
+        return max(0.001, self.stop_at - time.monotonic())
+
+    def refusal(self, source: str, typed: bool) -> str | None:
+        """Why the item is skipped, or None (and it is counted)."""
+        if time.monotonic() >= self.stop_at:
+            return f"skipped: the ingestion reached its {self.deadline:g} s limit"
+        if typed:
+            self.urls += 1
+            if self.urls > self.max_urls:
+                return f"skipped: one ingestion fetches at most {self.max_urls} URLs"
+            return None
+        try:
+            size = Path(source).stat().st_size
+        except OSError:
+            return None  # the loader says what is wrong with it
+        if self.bytes + size > self.max_bytes:
+            limit = f"{self.max_bytes / 1e6:g} MB"
+            return f"skipped: one ingestion reads at most {limit} of uploaded files"
+        self.bytes += size
+        return None
+
+
 class Handlers:
     """The functions behind the UI's events; NewsQA does the work, these only translate."""
 
@@ -532,6 +575,7 @@ class Handlers:
         if not items:
             raise gr.Error("Choose files to upload or paste URLs (one per line) first.")
         rows: list[list[str]] = []
+        budget = _Budget(self.qa.settings)  # one click's limits, across the items one by one
         for i, (source, name, typed) in enumerate(items):
             progress((i, len(items)), desc=f"Ingesting {name}")
             if typed and not safe_url(source):
@@ -539,8 +583,10 @@ class Handlers:
                 rows.append(
                     [name, "", "failed", "not an http(s) URL; upload files with the file picker"]
                 )
+            elif skipped := budget.refusal(source, typed):
+                rows.append([name, "", "failed", skipped])
             else:
-                rows += self._ingest_one(source, name)
+                rows += self._ingest_one(source, name, budget.seconds_left())
         # Stored or not, an upload is done with; its copy would otherwise stay on disk for good.
         self._delete_uploads(source for source, _, typed in items if not typed)
         try:
@@ -574,10 +620,10 @@ class Handlers:
             except OSError:
                 log.warning("could not delete an upload", exc_info=True)
 
-    def _ingest_one(self, source: str, name: str) -> list[list[str]]:
+    def _ingest_one(self, source: str, name: str, seconds: float | None = None) -> list[list[str]]:
         """Report rows [item, article id, result, details] for one upload or URL."""
         try:
-            report = self.qa.ingest([source], progress=False, untrusted=True)
+            report = self.qa.ingest([source], progress=False, untrusted=True, deadline=seconds)
         except Exception as exc:
             log.exception("ingesting %r failed", source)
             return [[name, "", "failed", explain(exc, "could not ingest it")]]

@@ -76,7 +76,13 @@ class NewsQA:
 
     # --- ingestion -------------------------------------------------------------------------
     def ingest(
-        self, sources: Iterable[str], progress: bool | None = None, *, untrusted: bool = False
+        self,
+        sources: Iterable[str],
+        progress: bool | None = None,
+        *,
+        untrusted: bool = False,
+        deadline: float | None = None,
+        max_urls: int | None = None,
     ) -> IngestReport:
         """Load files, folders, URLs, feeds or JSON Lines and store them; bad input is reported.
 
@@ -89,9 +95,14 @@ class NewsQA:
                 `store.max_feed_entries` entries either way. What an untrusted request uploads
                 is stored as an upload, which cannot replace an article fetched from its URL
                 or added by the operator (vectorstore/store.py).
+            deadline, max_urls: an untrusted request's limits, when less than the settings'
+                (the UI shares one click's limits among the items it ingests one by one).
         """
         st = self.settings.store
-        limits = {"max_urls": st.max_urls_per_request, "deadline": st.ingest_deadline}
+        limits = {
+            "max_urls": min(st.max_urls_per_request, max_urls or st.max_urls_per_request),
+            "deadline": min(st.ingest_deadline, deadline or st.ingest_deadline),
+        }
         with store_errors(st):
             loaded = load_sources(
                 sources,

@@ -126,6 +126,12 @@ class UISettings(BaseModel):
         description="Characters of the chat a browser sends back (the rendered answers); past it, "
         "the user is asked to start a new conversation.",
     )
+    max_upload_bytes: int = Field(
+        default=50_000_000,
+        ge=1,
+        description="Bytes of uploaded files one click of Ingest reads, all together; the files "
+        "past it are skipped and reported.",
+    )
     max_outlets: int = Field(default=100, ge=1, description="Outlets in one filter.")
     max_outlet_chars: int = Field(default=200, ge=1, description="Longest outlet name in a filter.")
     queue_size: int = Field(

@@ -659,3 +659,49 @@ def test_serving_beyond_loopback_needs_a_login(fake_qa, capsys):
         ui.parse_auth("alice")
     assert ui.is_loopback("127.0.0.1") and ui.is_loopback("::1") and ui.is_loopback("localhost")
     assert not ui.is_loopback("0.0.0.0")
+
+
+@pytest.mark.usefixtures("no_network")
+def test_one_click_of_ingest_shares_its_url_count_deadline_and_upload_bytes(fake_qa, tmp_path):
+    # The UI ingests item by item; the limits are one click's, not one item's.
+    from helpers_http import LocalServer
+
+    store = fake_qa.settings.store
+    store.allow_private_urls, store.max_urls_per_request = True, 3
+    page = (
+        "<html><body><article><p>Story {}: the harbor ferry timetable changes on Monday, the "
+        "port authority said in a statement.</p></article></body></html>"
+    )
+    with LocalServer() as server:
+        for n in range(6):
+            server.routes[f"/p{n}"] = (200, {"Content-Type": "text/html"}, page.format(n))
+        urls = "\n".join(server.url(f"/p{n}") for n in range(6))
+        _, rows = ui.Handlers(fake_qa).ingest(None, urls, progress=no_progress)
+        assert [r[2] for r in rows] == ["added"] * 3 + ["failed"] * 3, rows
+        assert {r[3] for r in rows[3:]} == {"skipped: one ingestion fetches at most 3 URLs"}
+        assert len(server.requests) == 3  # before: 6, one call of one URL each
+        # The deadline runs across the click: slow pages use it up, the rest are skipped.
+        store.max_urls_per_request, store.ingest_deadline, store.fetch_timeout = 20, 1.5, 1.0
+        slow = "\n".join(server.url(f"/slow?n={n}") for n in range(6))
+        _, rows = ui.Handlers(fake_qa).ingest(None, slow, progress=no_progress)
+    skipped = [r for r in rows if r[3] == "skipped: the ingestion reached its 1.5 s limit"]
+    assert len(skipped) >= 3 and all(r[2] == "failed" for r in rows)
+    # Upload bytes: 3 files of 4 KB under a 10 KB budget, the third is skipped.
+    fake_qa.settings.ui.max_upload_bytes = 10_000
+    files = []
+    for n in range(3):
+        path = tmp_path / f"story{n}.txt"
+        path.write_text(f"Title: Ferry {n}\n\n" + f"The ferry {n} sailed at noon. " * 140)
+        files.append(str(path))
+    _, rows = ui.Handlers(fake_qa).ingest(files, "", progress=no_progress)
+    assert [r[2] for r in rows] == ["added", "added", "failed"]
+    assert rows[2][3] == "skipped: one ingestion reads at most 0.01 MB of uploaded files"
+
+
+def test_the_source_card_says_what_produced_the_article(handlers):
+    answer = handlers.qa.ask(TESLA)
+    html = ui.render_answer(answer)
+    assert "added by the operator" in html
+    upload = answer.sources[0].model_copy(update={"origin": "upload:<b>x</b>.json"})
+    card = ui._source_card(upload, "passage")
+    assert "uploaded in the web UI (&lt;b&gt;x&lt;/b&gt;.json)" in card

@@ -363,9 +363,6 @@ def _if_changed(standalone: str, question: str) -> str | None:
     return standalone if standalone != question else None
 
 
-_WEB = re.compile(r"^https?://", re.IGNORECASE)
-
-
 def _stamped(items: Iterable, untrusted: bool) -> Iterator:
     """Loaded items, each article marked with what produced it (`Article.provenance`).
 
@@ -375,7 +372,7 @@ def _stamped(items: Iterable, untrusted: bool) -> Iterator:
     """
     for item in items:
         if isinstance(item, Article) and not item.provenance:
-            if _WEB.match(item.origin):
+            if web_url(item.origin):
                 item = replace(item, provenance=f"fetch:{item.url or item.origin}")
             else:
                 name = Path(item.origin).name if item.origin else ""

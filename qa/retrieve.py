@@ -352,7 +352,7 @@ def store_errors(settings: StoreSettings) -> Iterator[None]:
     try:
         yield
     except _STORE_FAILURES as exc:
-        if isinstance(exc, StoreError) and not settings.chroma_host:
+        if isinstance(exc, StoreError) and not settings.remote:
             raise  # the store's own message already names its folder
         raise store_error(exc, settings) from exc
 
@@ -364,18 +364,20 @@ def store_error(exc: BaseException, settings: StoreSettings) -> StoreError:
         chain.append(chain[-1].__cause__)
     inner = chain[-1]
     reason = (str(inner).strip().splitlines() or [type(inner).__name__])[0][:120]
-    if not settings.chroma_host:
+    if not settings.remote:
         return StoreError(
             f"the Chroma store in {settings.path} failed ({reason}); check that the "
             "folder (store.path, NEWSQA_STORE__PATH) is readable, has free space and "
             "is not in use by another program"
         )
-    where = f"{settings.chroma_host}:{settings.chroma_port}"
+    where = settings.chroma_where
     if any(isinstance(e, httpx.TransportError | OSError) for e in chain) or "connect" in reason:
-        return StoreError(
-            f"the Chroma server at {where} is not answering ({reason}); start it "
-            f"(chroma run --path DIR --host {settings.chroma_host} --port "
+        start = (
+            "check store.chroma_host and the API key"
+            if settings.chroma_cloud
+            else f"start it (chroma run --path DIR --host {settings.chroma_host} --port "
             f"{settings.chroma_port}) or point NEWSQA_STORE__CHROMA_HOST and "
             "NEWSQA_STORE__CHROMA_PORT at a running one"
         )
-    return StoreError(f"the Chroma server at {where} failed ({reason}); see its log, or restart it")
+        return StoreError(f"the {where} is not answering ({reason}); {start}")
+    return StoreError(f"the {where} failed ({reason}); see its log, or restart it")

@@ -79,7 +79,7 @@ def test_a_stopped_chroma_server_is_named_and_the_store_reads_again(
     before = qa.articles()
 
     chroma_server.stop(kill=True)  # as a crash would: SIGKILL, mid-session
-    where = f"the Chroma server at {chroma_server.address} is not answering"
+    where = f"the Chroma server at http://{chroma_server.address} is not answering"
     for call in (lambda: qa.ask(TESLA), qa.articles, lambda: qa.ingest([str(SAMPLES)])):
         with pytest.raises(StoreError) as info:
             call()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import platformdirs
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
+
+CLOUD_HOST = "api.trychroma.com"
 
 
 def default_data_dir() -> Path:
@@ -24,6 +26,28 @@ class StoreSettings(BaseModel):
         description="Host of a `chroma run` server; when set, `path` holds only the keyword index.",
     )
     chroma_port: int = Field(default=8000, description="Port of the Chroma server.")
+    chroma_ssl: bool = Field(default=False, description="Reach the Chroma server over HTTPS.")
+    chroma_ssl_verify: bool | Path = Field(
+        default=True,
+        description="Check the server's TLS certificate (true), against a CA bundle file (a "
+        "path, e.g. for a private CA), or not at all (false: only on a trusted network).",
+    )
+    chroma_headers: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="HTTP headers sent with every request to the Chroma server, e.g. "
+        '{"Authorization": "Bearer TOKEN"} or {"X-Chroma-Token": "TOKEN"} for a server with '
+        "token auth, or a gateway's own; values are secrets (never logged or shown).",
+    )
+    chroma_tenant: str = Field(default="default_tenant", description="Chroma tenant.")
+    chroma_database: str = Field(default="default_database", description="Chroma database.")
+    chroma_cloud: bool = Field(
+        default=False,
+        description="Use hosted Chroma (chromadb.CloudClient) at `chroma_host` (default "
+        "api.trychroma.com), port 443 over HTTPS, with `chroma_api_key`, tenant and database.",
+    )
+    chroma_api_key: SecretStr | None = Field(
+        default=None, description="API key of hosted Chroma (`chroma_cloud`)."
+    )
     collection: str = Field(default="news", description="Chroma collection name.")
     chunk_size: int = Field(default=800, ge=200, description="Target chunk length in characters.")
     chunk_overlap: int = Field(
@@ -88,3 +112,18 @@ class StoreSettings(BaseModel):
     max_article_chars: int = Field(
         default=2_000_000, description="Articles longer than this are refused as too large."
     )
+
+    @property
+    def remote(self) -> bool:
+        """True when Chroma is a server (self-hosted or hosted), not a folder on this disk."""
+        return bool(self.chroma_host or self.chroma_cloud)
+
+    @property
+    def chroma_where(self) -> str:
+        """The Chroma server, for messages: its address (no secrets), or the local folder."""
+        if self.chroma_cloud:
+            return f"hosted Chroma at {self.chroma_host or CLOUD_HOST}"
+        if self.chroma_host:
+            scheme = "https" if self.chroma_ssl else "http"
+            return f"Chroma server at {scheme}://{self.chroma_host}:{self.chroma_port}"
+        return f"Chroma store in {self.path}"

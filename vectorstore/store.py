@@ -25,13 +25,14 @@ from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
 
 from .chunk import chunk_article
-from .config import StoreSettings
+from .config import CLOUD_HOST, StoreSettings
 from .types import Article, Chunk, Failure, Filters, IngestReport, provenance_kind
 
 # Title, outlet and author are copied into every chunk's embedded text and metadata: a 500 KB
 # title in a 651 KB upload grew the store by 417 MB. Longer values are cut, a URL is refused.
 MAX_FIELD_CHARS = 300
 MAX_URL_CHARS = 2048
+LOOKUP_BATCH = 32  # articles whose stored chunks one ingestion query looks up (`$in`)
 _KIND_SHOWN = {"fetch": "fetched from its URL", "operator": "added by the operator"}
 
 
@@ -40,30 +41,68 @@ class StoreError(RuntimeError):
 
 
 def make_client(settings: StoreSettings) -> chromadb.ClientAPI:
-    """A Chroma client: a server when `chroma_host` is set, else a folder on disk."""
+    """A Chroma client: a server when `chroma_host` (or `chroma_cloud`) is set, else a folder."""
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     try:
-        if settings.chroma_host:
+        if settings.remote:
             return _http_client(settings, chroma_settings)
         settings.path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.path), settings=chroma_settings)
     except Exception as exc:
-        where = (
-            f"Chroma server at {settings.chroma_host}:{settings.chroma_port}"
-            if settings.chroma_host
-            else f"Chroma store in {settings.path}"
-        )
-        raise StoreError(f"cannot open the {where}: {exc}") from exc
+        reason = _no_secrets(exc, settings)
+        raise StoreError(f"cannot open the {settings.chroma_where}: {reason}") from exc
+
+
+def _no_secrets(exc: Exception, settings: StoreSettings) -> str:
+    """The error's text with every configured header value and the API key blanked out."""
+    text = str(exc)
+    secrets = [v.get_secret_value() for v in settings.chroma_headers.values()]
+    if settings.chroma_api_key:
+        secrets.append(settings.chroma_api_key.get_secret_value())
+    for secret in filter(None, secrets):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _http_client(settings: StoreSettings, chroma_settings: ChromaSettings) -> chromadb.ClientAPI:
     # chromadb's HTTP client waits forever on a server that accepts but never answers (a hung or
     # stopped process): ask its heartbeat with a deadline first, then bound every later request.
-    url = f"http://{settings.chroma_host}:{settings.chroma_port}/api/v2/heartbeat"
-    httpx.get(url, timeout=settings.chroma_timeout).raise_for_status()
-    client = chromadb.HttpClient(
-        host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
-    )
+    headers = {k: v.get_secret_value() for k, v in settings.chroma_headers.items()}
+    verify = settings.chroma_ssl_verify
+    chroma_settings.chroma_server_ssl_verify = str(verify) if isinstance(verify, Path) else verify
+    if settings.chroma_cloud:
+        host, port, ssl = settings.chroma_host or CLOUD_HOST, 443, True
+        if settings.chroma_api_key:
+            headers.setdefault("X-Chroma-Token", settings.chroma_api_key.get_secret_value())
+    else:
+        host, port, ssl = settings.chroma_host, settings.chroma_port, settings.chroma_ssl
+    url = f"{'https' if ssl else 'http'}://{host}:{port}/api/v2/heartbeat"
+    httpx.get(
+        url,
+        headers=headers,
+        timeout=settings.chroma_timeout,
+        verify=str(verify) if isinstance(verify, Path) else verify,
+    ).raise_for_status()
+    if settings.chroma_cloud:
+        client = chromadb.CloudClient(
+            tenant=settings.chroma_tenant,
+            database=settings.chroma_database,
+            api_key=settings.chroma_api_key.get_secret_value() if settings.chroma_api_key else None,
+            settings=chroma_settings,
+            cloud_host=host,
+            cloud_port=port,
+            enable_ssl=True,
+        )
+    else:
+        client = chromadb.HttpClient(
+            host=host,
+            port=port,
+            ssl=ssl,
+            headers=headers or None,
+            settings=chroma_settings,
+            tenant=settings.chroma_tenant,
+            database=settings.chroma_database,
+        )
     session = getattr(getattr(client, "_server", None), "_session", None)
     if isinstance(session, httpx.Client):  # a private attribute: skip if chromadb renames it
         session.timeout = httpx.Timeout(
@@ -209,7 +248,7 @@ class NewsStore:
         # Taken before Chroma opens the folder, so a second process never opens it at all.
         self.lock = (
             StoreLock(settings.path, settings.lock_wait)
-            if client is None and not settings.chroma_host
+            if client is None and not settings.remote
             else None
         )
         self.client = client or make_client(settings)
@@ -278,14 +317,19 @@ class NewsStore:
         seen: dict[str, str] = {}
         self._disk_full = self._blocked
         bar = tqdm(items, total=total, desc="ingest", unit="article", disable=not show)
-        for item in bar:
+        for item, stored in self._with_stored(bar, seen):
             if isinstance(item, Failure):
                 report.failed.append(item)
                 continue
             if self._disk_full:  # every later write would fail the same way: report, go on
                 report.failed.append(Failure(item.origin or item.id, self._disk_full))
                 continue
-            pending = self._plan(item, seen, report)
+            if any(p.article.id == item.id for p in batch) and seen[item.id] != item.fingerprint:
+                # A second, different copy of an article still waiting to be written: write the
+                # first, so this one's plan sees (and removes) the chunks it leaves behind.
+                self._write(batch, report)
+                batch = []
+            pending = self._plan(item, seen, report, stored)
             if pending is None:
                 continue
             batch.append(pending)
@@ -297,8 +341,42 @@ class NewsStore:
         report.seconds = time.perf_counter() - start
         return report
 
+    def _with_stored(self, items: Iterable[Article | Failure], seen: dict[str, str]):
+        """Each item with the metadata of its stored chunks, looked up LOOKUP_BATCH at a time.
+
+        One `$in` query per group instead of one per article: against a Chroma server each
+        lookup is a round trip. An id met earlier in this run is looked up again when its turn
+        comes (None here), since its first copy may have been written since.
+        """
+        group: list[Article | Failure] = []
+
+        def flush():
+            ids = sorted({a.id for a in group if isinstance(a, Article) and a.id not in seen})
+            stored: dict[str, list[tuple[str, dict]]] = {i: [] for i in ids}
+            if ids:
+                got = self.collection.get(where={"article_id": {"$in": ids}}, include=["metadatas"])
+                for cid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                    stored.setdefault(meta.get("article_id"), []).append((cid, meta))
+            first: set[str] = set()
+            for item in group:
+                fresh = isinstance(item, Article) and item.id in stored and item.id not in first
+                if fresh:
+                    first.add(item.id)
+                yield item, (stored[item.id] if fresh else None)
+            group.clear()
+
+        for item in items:
+            group.append(item)
+            if len(group) >= LOOKUP_BATCH:
+                yield from flush()
+        yield from flush()
+
     def _plan(
-        self, article: Article, seen: dict[str, str], report: IngestReport
+        self,
+        article: Article,
+        seen: dict[str, str],
+        report: IngestReport,
+        stored: list[tuple[str, dict]] | None = None,
     ) -> _Pending | None:
         if article.url and len(article.url) > MAX_URL_CHARS:
             report.failed.append(
@@ -327,11 +405,14 @@ class NewsStore:
             return None
         seen[article.id] = article.fingerprint
         chunks = chunk_article(article, self.settings.chunk_size, self.settings.chunk_overlap)
-        existing = self.collection.get(where={"article_id": article.id}, include=["metadatas"])
-        old_ids = set(existing["ids"])
+        if stored is None:
+            got = self.collection.get(where={"article_id": article.id}, include=["metadatas"])
+            stored = list(zip(got["ids"], got["metadatas"], strict=True))
+        old_ids = {cid for cid, _ in stored}
+        metadatas = [meta for _, meta in stored]
         new_ids = {c.id for c in chunks}
         kind = provenance_kind(article.provenance)
-        stored_kinds = {provenance_kind(m.get("origin")) for m in existing["metadatas"]}
+        stored_kinds = {provenance_kind(m.get("origin")) for m in metadatas}
         # A web UI upload chooses its own id, URL and outlet: it may add articles and replace
         # earlier uploads, never an article fetched from its URL or added by the operator.
         if kind == "upload" and (stored_kinds - {"upload"}):
@@ -350,7 +431,7 @@ class NewsStore:
         if (
             old_ids == new_ids
             and stored_kinds == {kind}
-            and all(m.get("fingerprint") == article.fingerprint for m in existing["metadatas"])
+            and all(m.get("fingerprint") == article.fingerprint for m in metadatas)
         ):
             report.unchanged.append(article.id)
             return None
@@ -383,9 +464,9 @@ class NewsStore:
                     listener.delete(stale)
         except Exception as exc:
             # Chroma's own message for a full disk may not say so ("Failed to apply logs").
-            low = not self.settings.chroma_host and free_bytes(self.settings.path) < 2**20
+            low = not self.settings.remote and free_bytes(self.settings.path) < 2**20
             if (is_disk_full(exc) or low) and not self._disk_full:
-                where = self.settings.chroma_host or self.settings.path
+                where = self.settings.chroma_where if self.settings.remote else self.settings.path
                 self._disk_full = (
                     f"could not be stored: the disk is full (No space left on "
                     f"device) under {where}; free some space and ingest again"
@@ -416,7 +497,7 @@ class NewsStore:
         if not self.min_free_bytes:
             return False
         folder = Path(self.settings.path)
-        used = 0 if self.settings.chroma_host else _allocated_bytes(folder)
+        used = 0 if self.settings.remote else _allocated_bytes(folder)
         return free_bytes(folder) < self.min_free_bytes + used // 4
 
     def _upsert(self, chunks: list[Chunk], vectors: list[list[float]]) -> None:

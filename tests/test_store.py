@@ -64,6 +64,64 @@ def test_partial_article_from_a_crash_is_completed(settings, fake_embeddings):
     assert sorted(store.collection.get(where={"article_id": article.id})["ids"]) == sorted(ids)
 
 
+class _CountingCollection:
+    """The store's Chroma collection, counting the `get` calls (round trips to a server)."""
+
+    def __init__(self, collection):
+        self.inner, self.gets = collection, 0
+
+    def get(self, *args, **kwargs):
+        self.gets += 1
+        return self.inner.get(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def _many(n: int, words: str = "The council met and voted on the budget.") -> list[Article]:
+    return [
+        Article(
+            title=f"Budget vote {i}", text=f"{words} Item {i}. " * 30, url=f"https://x.example/{i}"
+        )
+        for i in range(n)
+    ]
+
+
+def test_ingestion_looks_up_stored_chunks_in_batches(settings, fake_embeddings, monkeypatch):
+    from vectorstore import store as store_module
+
+    store = _store(settings, fake_embeddings)
+    counting = _CountingCollection(store.collection)
+    monkeypatch.setattr(NewsStore, "collection", property(lambda self: counting))
+    batch = store_module.LOOKUP_BATCH
+    first = store.ingest(_many(2 * batch + 6), progress=False)
+    assert first.counts()["added"] == 2 * batch + 6
+    assert counting.gets == 3  # one `$in` lookup per 32 articles, not one per article
+    counting.gets = 0
+    again = store.ingest(_many(2 * batch + 6), progress=False)
+    assert again.counts()["unchanged"] == 2 * batch + 6 and again.chunks_written == 0
+    assert counting.gets == 3
+    # One article changed among unchanged ones: replaced, the others untouched.
+    articles = _many(batch)
+    articles[5].text = "The council delayed the vote. " * 2
+    report = store.ingest(articles, progress=False)
+    assert report.updated == [articles[5].id] and len(report.unchanged) == batch - 1
+    assert counting.inner.get(where={"article_id": articles[5].id})["ids"] == [
+        f"{articles[5].id}:0"
+    ]
+
+
+def test_one_id_twice_in_a_run_leaves_no_chunk_of_the_first_copy(settings, fake_embeddings):
+    store = _store(settings, fake_embeddings)
+    long, short = _many(1)[0], _many(1, "A short correction.")[0]
+    short.text = "A short correction of the budget story."
+    assert long.id == short.id
+    report = store.ingest([long, *_many(3)[1:], short], progress=False)
+    assert not report.failed
+    assert store.collection.get(where={"article_id": long.id})["ids"] == [f"{long.id}:0"]
+    assert "short correction" in store.collection.get(where={"article_id": long.id})["documents"][0]
+
+
 def test_bad_items_are_reported_and_the_rest_stored(settings, fake_embeddings):
     store = _store(settings, fake_embeddings)
     empty = Article(title="Nothing here", text="   ", origin="empty.txt")

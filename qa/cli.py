@@ -201,8 +201,8 @@ def cmd_ask(args, settings: Settings) -> int:
 
     qa = NewsQA(settings)
     if qa.count() == 0:
-        st = settings.store
-        raise RuntimeError(f"the {st.chroma_where} is empty; run `newsqa ingest` first")
+        where = settings.store.chroma_where
+        raise RuntimeError(f"the {where} is empty; run `newsqa ingest` first")
     filters = {"sources": args.outlets, "date_from": args.date_from, "date_to": args.date_to}
     filters = {k: v for k, v in filters.items() if v} or None
     when = args.question_date or question_date_for(args.question)

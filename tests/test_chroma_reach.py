@@ -108,6 +108,14 @@ def direct(server, tenant="default_tenant", database="default_database"):
     )
 
 
+def through(proxy: RecordingProxy, tmp_path, **extra) -> StoreSettings:
+    """Store settings that reach Chroma over HTTPS through `proxy`, plus `extra`."""
+    return StoreSettings(
+        path=tmp_path / "local", chroma_host="127.0.0.1", chroma_port=proxy.port, chroma_ssl=True,
+        **extra,
+    )  # fmt: skip
+
+
 def test_tls_headers_tenant_and_database_reach_the_server(
     tmp_path, fake_embeddings, chroma_server, certificate
 ):
@@ -123,11 +131,9 @@ def test_tls_headers_tenant_and_database_reach_the_server(
     admin.create_database("city", tenant="newsroom")
     proxy = RecordingProxy(f"http://{chroma_server.address}", cert=certificate)
     try:
-        settings = StoreSettings(
-            path=tmp_path / "local",
-            chroma_host="127.0.0.1",
-            chroma_port=proxy.port,
-            chroma_ssl=True,
+        settings = through(
+            proxy,
+            tmp_path,
             chroma_ssl_verify=certificate[0],
             chroma_headers={"X-Chroma-Token": TOKEN},
             chroma_tenant="newsroom",
@@ -154,13 +160,7 @@ def test_tls_headers_tenant_and_database_reach_the_server(
 def test_an_untrusted_certificate_is_refused_by_default(tmp_path, chroma_server, certificate):
     proxy = RecordingProxy(f"http://{chroma_server.address}", cert=certificate)
     try:
-        settings = StoreSettings(
-            path=tmp_path / "local",
-            chroma_host="127.0.0.1",
-            chroma_port=proxy.port,
-            chroma_ssl=True,
-            chroma_headers={"Authorization": f"Bearer {TOKEN}"},
-        )
+        settings = through(proxy, tmp_path, chroma_headers={"Authorization": f"Bearer {TOKEN}"})
         with pytest.raises(StoreError) as caught:
             make_client(settings)
     finally:

@@ -69,7 +69,8 @@ def _http_client(settings: StoreSettings, chroma_settings: ChromaSettings) -> ch
     # stopped process): ask its heartbeat with a deadline first, then bound every later request.
     headers = {k: v.get_secret_value() for k, v in settings.chroma_headers.items()}
     verify = settings.chroma_ssl_verify
-    chroma_settings.chroma_server_ssl_verify = str(verify) if isinstance(verify, Path) else verify
+    verify = str(verify) if isinstance(verify, Path) else verify  # a CA bundle, or on/off
+    chroma_settings.chroma_server_ssl_verify = verify
     if settings.chroma_cloud:
         host, port, ssl = settings.chroma_host or CLOUD_HOST, 443, True
         if settings.chroma_api_key:
@@ -81,7 +82,7 @@ def _http_client(settings: StoreSettings, chroma_settings: ChromaSettings) -> ch
         url,
         headers=headers,
         timeout=settings.chroma_timeout,
-        verify=str(verify) if isinstance(verify, Path) else verify,
+        verify=verify,
     ).raise_for_status()
     if settings.chroma_cloud:
         client = chromadb.CloudClient(
@@ -357,12 +358,8 @@ class NewsStore:
                 got = self.collection.get(where={"article_id": {"$in": ids}}, include=["metadatas"])
                 for cid, meta in zip(got["ids"], got["metadatas"], strict=True):
                     stored.setdefault(meta.get("article_id"), []).append((cid, meta))
-            first: set[str] = set()
-            for item in group:
-                fresh = isinstance(item, Article) and item.id in stored and item.id not in first
-                if fresh:
-                    first.add(item.id)
-                yield item, (stored[item.id] if fresh else None)
+            for item in group:  # only an id's first item in the group gets what was looked up
+                yield item, (stored.pop(item.id, None) if isinstance(item, Article) else None)
             group.clear()
 
         for item in items:

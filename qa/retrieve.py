@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import sqlite3
+import tempfile
+import warnings
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
 import httpx
@@ -26,7 +31,7 @@ from langchain_core.documents import Document
 
 from vectorstore.config import StoreSettings
 from vectorstore.keyword import KeywordIndex, tokenize
-from vectorstore.store import NewsStore, StoreError
+from vectorstore.store import NewsStore, StoreError, StoreLock
 from vectorstore.types import Filters, date_to_timestamp
 
 Scored = list[tuple[Document, float]]
@@ -111,6 +116,7 @@ class HybridRetriever:
     ) -> Candidates:
         """Each ranker's best `candidates`, overall and (with a question date) in its window."""
         n = self.params.candidates
+        self.store.refresh()  # other processes' writes reach the keyword index first
         found = Candidates(self.store.embeddings.embed_query(query))
         scopes = [filters]
         window = date_window_filters(filters, question_date, self.params.date_window)
@@ -330,13 +336,40 @@ def _day(iso: str | None) -> date | None:
 
 
 # --- construction from settings -------------------------------------------------------------
+def _own_keyword_index(store: NewsStore) -> KeywordIndex:
+    """With a Chroma server, this process's keyword index: in store.path (which holds nothing
+    else), locked so two processes never write one log; when another newsqa process has it
+    (`newsqa ask` beside the UI), one of its own in a temporary folder, built from the
+    collection and deleted at exit."""
+    folder = Path(store.settings.path)
+    if store.keyword_lock is None:
+        try:
+            store.keyword_lock = StoreLock(folder, store.settings.lock_wait)
+        except StoreError:
+            own = Path(tempfile.mkdtemp(prefix="newsqa-keyword-"))
+            weakref.finalize(store, shutil.rmtree, own, ignore_errors=True)
+            warnings.warn(
+                f"the keyword index in {folder / 'keyword'} is in use by another newsqa "
+                f"process; this one keeps its own in {own}, built from the collection (give "
+                "each long-running process a store.path of its own)",
+                stacklevel=3,
+            )
+            return KeywordIndex(own / "keyword")
+    return KeywordIndex.for_store(store.settings)
+
+
 def make_retriever(store: NewsStore, settings) -> Retriever:
     """The retriever `settings.mode` names; hybrid opens (and repairs) the keyword index and
     attaches it to the store so every later write reaches it."""
     if settings.mode == "dense":
         return DenseRetriever(store)
-    index = KeywordIndex.for_store(store.settings)
+    if store.settings.remote:
+        index = _own_keyword_index(store)
+    else:
+        index = KeywordIndex.for_store(store.settings)
     index.sync(store)
+    if store.changes is not None:
+        store.changes.repaired()
     if index not in store.listeners:
         store.listeners.append(index)
     return HybridRetriever(store, index)

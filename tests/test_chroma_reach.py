@@ -151,7 +151,7 @@ def test_tls_headers_tenant_and_database_reach_the_server(
     assert all(headers.get("X-Chroma-Token") == TOKEN for _, _, headers in proxy.requests)
     assert any("/tenants/newsroom/databases/city/" in path for _, path, _ in proxy.requests)
     names = [c.name for c in direct(chroma_server, "newsroom", "city").list_collections()]
-    assert names == [settings.collection]
+    assert sorted(names) == [settings.collection, f"{settings.collection}__changes"]
     assert direct(chroma_server).list_collections() == []
     assert "Chroma server at https://127.0.0.1" in settings.chroma_where
     assert TOKEN not in repr(settings)  # a header value is a secret: never in a repr or log

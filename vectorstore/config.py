@@ -109,6 +109,20 @@ class StoreSettings(BaseModel):
     chroma_timeout: float = Field(
         default=30.0, gt=0, description="Seconds to wait for the Chroma server before an error."
     )
+    change_retention: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="Seconds the change log of a shared Chroma server keeps each write's record "
+        "(other processes read it before each keyword search); a process that has not read it "
+        "for longer repairs its keyword index from the whole collection.",
+    )
+    keyword_resync: float = Field(
+        default=3_600.0,
+        gt=0,
+        description="With a Chroma server: seconds between full repairs of this process's "
+        "keyword index from the collection (a writer that died between its write and its "
+        "change record is caught up by the next one).",
+    )
     max_article_chars: int = Field(
         default=2_000_000, description="Articles longer than this are refused as too large."
     )

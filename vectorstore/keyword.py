@@ -34,6 +34,7 @@ import bm25s
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
+from .changes import StoredChunk
 from .types import Filters, date_to_timestamp
 
 _TOKEN = re.compile(r"\w+")
@@ -476,7 +477,7 @@ class KeywordIndex:
         renew = missing + stale  # upsert replaces a stale chunk's words
         for i in range(0, len(renew), page):
             docs = store.get(renew[i : i + page])
-            self.upsert(_AsChunk(d.id, d.page_content, d.metadata) for d in docs)
+            self.upsert(StoredChunk(d.id, d.page_content, d.metadata) for d in docs)
         return {"added": len(missing), "removed": len(extra), "refreshed": len(stale)}
 
 
@@ -488,13 +489,6 @@ def _columns(metas: list[dict]) -> tuple[np.ndarray, np.ndarray]:
         dtype=np.float64,
     )
     return sources, ts
-
-
-class _AsChunk:
-    __slots__ = ("id", "text", "metadata")
-
-    def __init__(self, id: str, text: str, metadata: dict) -> None:
-        self.id, self.text, self.metadata = id, text, metadata
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

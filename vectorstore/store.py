@@ -24,6 +24,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
 
+from .changes import ChangeLog, StoredChunk, apply
 from .chunk import chunk_article
 from .config import CLOUD_HOST, StoreSettings
 from .types import Article, Chunk, Failure, Filters, IngestReport, provenance_kind
@@ -253,6 +254,7 @@ class NewsStore:
             else None
         )
         self.client = client or make_client(settings)
+        self.keyword_lock: StoreLock | None = None  # with a server: the keyword folder's
         # Listeners (such as the keyword index) see every write and delete after Chroma has it
         # (and drop chunks whose text is replaced just before: see `_write`).
         self.listeners = list(listeners)
@@ -275,6 +277,28 @@ class NewsStore:
             )
         except Exception as exc:
             raise StoreError(f"cannot open collection {settings.collection!r}: {exc}") from exc
+        # A Chroma server is shared: other processes' writes reach this one's listeners and
+        # article listing through the change log (changes.py); an embedded store has one process.
+        try:
+            self.changes = (
+                ChangeLog(
+                    self.client,
+                    settings.collection,
+                    settings.change_retention,
+                    settings.keyword_resync,
+                )
+                if settings.remote
+                else None
+            )
+        except Exception as exc:
+            raise StoreError(
+                f"cannot open the change log of {settings.collection!r}: {exc}"
+            ) from exc
+        # articles(), kept until a write is seen; `_writes` counts them, so a listing read
+        # while a write lands is not kept.
+        self._listing: list[dict] | None = None
+        self._writes = 0
+        self._refresh_lock = threading.Lock()
         # An existing collection keeps the configuration it was created with; ef_search alone
         # can change, and only before the index is first loaded (so here, right after opening).
         stored = (self.collection.configuration or {}).get("hnsw") or {}
@@ -297,8 +321,9 @@ class NewsStore:
     def close(self) -> None:
         """Let go of the store's lock (once every store on the folder in this process has),
         so another process may open it; this object must not be used afterwards."""
-        if self.lock is not None:
-            self.lock.release()
+        for lock in (self.lock, self.keyword_lock):
+            if lock is not None:
+                lock.release()
 
     def count(self) -> int:
         return self.collection.count()
@@ -459,7 +484,11 @@ class NewsStore:
                 self.collection.delete(ids=stale)
                 for listener in self.listeners:
                     listener.delete(stale)
+            if self.changes is not None:  # in the try: a record that fails fails the batch
+                self.changes.record([c.id for c in chunks], stale)
+            self._stale_listing()
         except Exception as exc:
+            self._stale_listing()  # part of the batch may be written
             # Chroma's own message for a full disk may not say so ("Failed to apply logs").
             low = not self.settings.remote and free_bytes(self.settings.path) < 2**20
             if (is_disk_full(exc) or low) and not self._disk_full:
@@ -550,9 +579,43 @@ class NewsStore:
                 yield Document(page_content=d, metadata=m, id=i)
             offset += len(got["ids"])
 
+    def _stale_listing(self) -> None:
+        self._writes += 1
+        self._listing = None
+
+    def refresh(self) -> None:
+        """Take in what other processes wrote to a shared Chroma server since the last call: their
+        chunks reach the listeners (the keyword index) and the article listing is read again.
+        Nothing to do for an embedded store (one process). See changes.py for the bounds."""
+        if self.changes is None:
+            return
+        with self._refresh_lock:
+            ids, repair = self.changes.pending()
+            if repair:
+                for listener in self.listeners:
+                    if hasattr(listener, "sync"):
+                        listener.sync(self)
+                self.changes.repaired()
+                self._stale_listing()
+            elif ids:
+                apply(ids, self._stored_chunks, self.listeners)
+                self._stale_listing()
+
+    def _stored_chunks(self, ids: list[str]) -> list[StoredChunk]:
+        return [StoredChunk(d.id, d.page_content, d.metadata) for d in self.get(ids)]
+
     def articles(self) -> list[dict]:
         """One row per stored article: id, title, source, published, url, origin, chunks; newest
-        first."""
+        first. Kept between writes (this process's, and with a server, those `refresh` sees)."""
+        self.refresh()
+        writes, listing = self._writes, self._listing
+        if listing is None:
+            listing = self._read_articles()
+            if writes == self._writes:
+                self._listing = listing
+        return [dict(row) for row in listing]
+
+    def _read_articles(self) -> list[dict]:
         rows: dict[str, dict] = {}
         offset = 0
         while True:

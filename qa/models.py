@@ -278,11 +278,12 @@ def get_chat_model(settings: Settings | None = None) -> BaseChatModel | None:
     llm: LLMSettings = (settings or Settings()).llm
     if llm.provider == "extractive":
         return None
+    if llm.provider in ("openai", "ollama"):
+        from langchain.chat_models import init_chat_model
     if llm.provider == "openai":
-        from langchain_openai import ChatOpenAI
-
-        return ChatOpenAI(
-            model=llm.model or "gpt-4o-mini",
+        return init_chat_model(
+            llm.model or "gpt-4o-mini",
+            model_provider="openai",
             base_url=llm.base_url,
             api_key=llm.api_key or "none",
             temperature=llm.temperature,
@@ -291,10 +292,9 @@ def get_chat_model(settings: Settings | None = None) -> BaseChatModel | None:
             max_retries=1,
         )
     if llm.provider == "ollama":
-        from langchain_ollama import ChatOllama
-
-        return ChatOllama(
-            model=llm.model or "qwen2.5:1.5b",
+        return init_chat_model(
+            llm.model or "qwen2.5:1.5b",
+            model_provider="ollama",
             base_url=llm.base_url,
             temperature=llm.temperature,
             num_predict=llm.max_tokens,

@@ -27,7 +27,10 @@ from typing import Protocol
 import httpx
 import numpy as np
 from chromadb.errors import ChromaError
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, InstanceOf
 
 from vectorstore.config import StoreSettings
 from vectorstore.keyword import KeywordIndex, tokenize
@@ -45,11 +48,43 @@ class Retriever(Protocol):
         ...
 
 
-class DenseRetriever:
+class _NewsRetriever(BaseRetriever):
+    """A LangChain retriever over the store: `invoke(question, k=4, filters=..., question_date=
+    ...)` gives Documents (each one's score in `metadata["score"]`), so it composes with
+    LangChain (`as_tool`, chains, tracing callbacks); newsqa itself calls `retrieve`."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: InstanceOf[NewsStore]
+    k: int = 4
+
+    def retrieve(
+        self, query: str, k: int, filters: Filters | None = None, question_date: str | None = None
+    ) -> Scored:
+        """The k best passages for the query, best first, with a score (higher is better)."""
+        raise NotImplementedError
+
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        filters: Filters | None = None,
+        question_date: str | None = None,
+    ) -> list[Document]:
+        found = self.retrieve(query, k or self.k, filters, question_date)
+        return [
+            Document(page_content=d.page_content, metadata={**d.metadata, "score": s}, id=d.id)
+            for d, s in found
+        ]
+
+
+class DenseRetriever(_NewsRetriever):
     """Chroma's nearest neighbours of the question's embedding."""
 
-    def __init__(self, store: NewsStore) -> None:
-        self.store = store
+    def __init__(self, store: NewsStore, **kwargs) -> None:
+        super().__init__(store=store, **kwargs)
 
     def retrieve(
         self, query: str, k: int, filters: Filters | None = None, question_date: str | None = None
@@ -86,7 +121,7 @@ class Candidates:
     keyword: list[list[tuple[str, float]]] = field(default_factory=list)
 
 
-class HybridRetriever:
+class HybridRetriever(_NewsRetriever):
     """Dense (Chroma) + keyword (BM25) candidates, fused by reciprocal rank, then reranked.
 
     Scores returned are each passage's cosine similarity to the question, so a `min_score`
@@ -94,11 +129,17 @@ class HybridRetriever:
     metadata gains `retrieval`: the fused score, the rerank features and the final score.
     """
 
+    index: InstanceOf[KeywordIndex]
+    params: InstanceOf[HybridParams]
+
     def __init__(
-        self, store: NewsStore, index: KeywordIndex, params: HybridParams | None = None
+        self,
+        store: NewsStore,
+        index: KeywordIndex,
+        params: HybridParams | None = None,
+        **kwargs,
     ) -> None:
-        self.store, self.index = store, index
-        self.params = params or HybridParams()
+        super().__init__(store=store, index=index, params=params or HybridParams(), **kwargs)
 
     def retrieve(
         self, query: str, k: int, filters: Filters | None = None, question_date: str | None = None

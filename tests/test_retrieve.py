@@ -216,3 +216,39 @@ def test_today_is_the_question_date_only_for_questions_that_say_when():
         assert question_date_for(question, today) == "2026-12-02", question
     for question in ("What did Tesla agree with Baidu?", "Who won the 2024 Tour de France?"):
         assert question_date_for(question, today) is None, question
+
+
+def test_the_retrievers_are_langchain_retrievers(hybrid):
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.retrievers import BaseRetriever
+
+    class Seen(BaseCallbackHandler):
+        def __init__(self):
+            self.events = []
+
+        def on_retriever_start(self, serialized, query, **kwargs):
+            self.events.append(("start", query))
+
+        def on_retriever_end(self, documents, **kwargs):
+            self.events.append(("end", len(documents)))
+
+    question = "What did Zorbulon announce about the harbor budget?"
+    seen, expected = Seen(), []
+    for retriever in (hybrid, DenseRetriever(hybrid.store)):
+        assert isinstance(retriever, BaseRetriever)
+        scope = Filters(sources=["USA Today"])
+        docs = retriever.invoke(
+            question, config={"callbacks": [seen]}, k=2, filters=scope, question_date="2024-05-21"
+        )
+        direct = retriever.retrieve(question, 2, scope, "2024-05-21")
+        assert [d.id for d in docs] == [d.id for d, _ in direct] and docs
+        assert [d.metadata["score"] for d in docs] == [s for _, s in direct]
+        assert {d.metadata["source"] for d in docs} == {"USA Today"}  # the filter went through
+        expected += [("start", question), ("end", len(docs))]
+    assert seen.events == expected
+    assert hybrid.invoke(question)[0].metadata["article_id"] == "zorb"  # k defaults to 4
+    tool = hybrid.as_tool(name="news_search", description="Search the stored news articles.")
+    assert tool.invoke(question)[0].metadata["article_id"] == "zorb"
+    # The store's collection as a LangChain vector store, through langchain-chroma's public API.
+    found = hybrid.store.vectorstore.similarity_search("Zorbulon resignation harbor board", k=3)
+    assert found and all(d.metadata.get("article_id") for d in found)

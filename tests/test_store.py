@@ -92,7 +92,7 @@ def test_ingestion_looks_up_stored_chunks_in_batches(settings, fake_embeddings, 
 
     store = _store(settings, fake_embeddings)
     counting = _CountingCollection(store.collection)
-    monkeypatch.setattr(NewsStore, "collection", property(lambda self: counting))
+    monkeypatch.setattr(store, "collection", counting)
     batch = store_module.LOOKUP_BATCH
     first = store.ingest(_many(2 * batch + 6), progress=False)
     assert first.counts()["added"] == 2 * batch + 6

@@ -194,9 +194,7 @@ def test_unreachable_model_and_store_give_one_line_errors(handlers, fake_qa, mon
     assert info.value.message == message
     ui.raise_error(None)
 
-    monkeypatch.setattr(
-        fake_qa.store.vectorstore, "similarity_search_by_vector_with_relevance_scores", refuse
-    )
+    monkeypatch.setattr(fake_qa.store.collection, "query", refuse)
     *_, last = handlers.respond(TESLA, [], [])
     assert last[-1].startswith("The article store is unreachable or failed: the Chroma store in ")
     assert "(Connection refused)" in last[-1] and "NEWSQA_STORE__PATH" in last[-1]
@@ -275,9 +273,7 @@ def test_errors_never_show_server_paths_and_logs_hold_no_question(
     def refuse(*args, **kwargs):
         raise ConnectionError("Connection refused")
 
-    monkeypatch.setattr(
-        fake_qa.store.vectorstore, "similarity_search_by_vector_with_relevance_scores", refuse
-    )
+    monkeypatch.setattr(fake_qa.store.collection, "query", refuse)
     store = str(fake_qa.settings.store.path)
     question = "What did Tesla agree with Baidu, secretly?"
     with caplog.at_level("ERROR", logger="newsqa.ui"):

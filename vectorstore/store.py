@@ -14,6 +14,7 @@ import warnings
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import chromadb
@@ -276,11 +277,10 @@ class NewsStore:
             "max_neighbors": settings.hnsw_max_neighbors,
         }
         try:
-            self.vectorstore = Chroma(
-                client=self.client,
-                collection_name=settings.collection,
-                embedding_function=embeddings,
-                collection_configuration={"hnsw": hnsw},
+            # The store's own chromadb collection: every read and write here goes through it
+            # (no embedding function: the store embeds, and Chroma's default would download one).
+            self.collection: chromadb.Collection = self.client.get_or_create_collection(
+                settings.collection, configuration={"hnsw": hnsw}, embedding_function=None
             )
         except Exception as exc:
             raise StoreError(f"cannot open collection {settings.collection!r}: {exc}") from exc
@@ -321,9 +321,15 @@ class NewsStore:
                     stacklevel=2,
                 )
 
-    @property
-    def collection(self) -> chromadb.Collection:
-        return self.vectorstore._collection
+    @cached_property
+    def vectorstore(self) -> Chroma:
+        """The collection as a LangChain vector store (langchain-chroma), for composing with
+        LangChain (`as_retriever`, agents); newsqa itself uses `collection` and the retrievers."""
+        return Chroma(
+            client=self.client,
+            collection_name=self.settings.collection,
+            embedding_function=self.embeddings,
+        )
 
     def close(self) -> None:
         """Let go of the store's lock (once every store on the folder in this process has),
@@ -578,12 +584,25 @@ class NewsStore:
         self, vector: list[float], k: int = 10, filters: Filters | None = None
     ) -> list[tuple[Document, float]]:
         self._check_dimension(vector)
-        where = filters.to_where() if filters else None
-        found = self.vectorstore.similarity_search_by_vector_with_relevance_scores(
-            vector, k=k, filter=where
+        if k <= 0:
+            return []
+        got = self.collection.query(
+            query_embeddings=[vector],
+            n_results=k,
+            where=filters.to_where() if filters else None,
+            include=["documents", "metadatas", "distances"],
         )
-        # langchain-chroma returns the cosine distance here; callers want a similarity.
-        return [(doc, 1.0 - distance) for doc, distance in found]
+        # Chroma gives the cosine distance; callers want a similarity.
+        return [
+            (Document(page_content=text, metadata=meta or {}, id=i), 1.0 - distance)
+            for i, text, meta, distance in zip(
+                got["ids"][0],
+                got["documents"][0],
+                got["metadatas"][0],
+                got["distances"][0],
+                strict=True,
+            )
+        ]
 
     def get(self, ids: list[str]) -> list[Document]:
         """Chunks by id, in the order asked (missing ids are left out)."""

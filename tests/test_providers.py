@@ -1,18 +1,23 @@
-"""Embeddings from a server by setting (an OpenAI-compatible one, Ollama), and the check that a
+"""Models from servers by setting: chat through an OpenAI-compatible server (the stub of
+scripts/stub_openai.py), embeddings from an OpenAI-compatible one or Ollama; and the check that a
 collection's vectors and the embedding model's have one dimension."""
 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import SAMPLES, TESLA_ID, FakeEmbeddings
+from conftest import ROOT, SAMPLES, TESLA_ID, FakeEmbeddings
 
 from qa.chain import NewsQA
 from vectorstore.embed import LocalEmbeddings, make_embeddings
 from vectorstore.store import StoreError
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from stub_openai import StubServer  # noqa: E402
 
 KEY = "sk-embed-test"
 TESLA = "What did Tesla agree with Baidu?"
@@ -137,3 +142,26 @@ def test_vectors_of_another_dimension_are_refused_by_name(settings, fake_chat, t
     new = NewsQA(with_store(settings, collection="news384"), embeddings=other, chat_model=fake_chat)
     assert not new.ingest([str(SAMPLES)], progress=False).failed  # a new collection takes them
     assert new.ask(TESLA).citations
+
+
+def test_chat_through_an_openai_compatible_server(settings, fake_embeddings):
+    stub = StubServer(latency=0.0).start()
+    try:
+        settings = settings.model_copy(
+            update={
+                "llm": settings.llm.model_copy(
+                    update={"provider": "openai", "base_url": stub.url, "model": "stub"}
+                )
+            }
+        )
+        qa = NewsQA(settings, embeddings=fake_embeddings)
+        assert type(qa.chat_model).__name__ == "ChatOpenAI"  # made by init_chat_model
+        assert not qa.ingest([str(SAMPLES)], progress=False).failed
+        answer = qa.ask(TESLA)
+        assert not answer.refused and TESLA_ID in {c.article_id for c in answer.citations}
+        steps = list(qa.ask_stream(TESLA))
+        assert len(steps) > 2 and steps[-1].done and not any(s.done for s in steps[:-1])
+        assert steps[-1].text == answer.text
+        assert stub.calls >= 2
+    finally:
+        stub.close()

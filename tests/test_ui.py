@@ -741,9 +741,11 @@ class Clock:
 
 
 @pytest.fixture
-def gate() -> threading.Semaphore:
+def gate():
     """Permits for the slow model's calls: each answer waits for the test to release one."""
-    return threading.Semaphore(0)
+    gate = threading.Semaphore(0)
+    yield gate
+    gate.release(100)  # a failed test's users finish (LangChain's pool threads block the exit)
 
 
 @pytest.fixture
@@ -885,6 +887,18 @@ def test_the_api_says_busy_after_its_wait_limit(settings, fake_embeddings, gate)
         "a minute."  # no answer timed yet, so no estimate
     )
     assert len(qa.model_queue) == 1  # its place is free
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    port = free_port()
+    demo = ui.launch(qa, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        with pytest.raises(AppError, match=r"^Busy: 1 question still ahead") as served:
+            client.predict(TESLA, "", "", api_name="/ask")
+        assert served.value.title == "Busy"  # what a client tells apart from other errors
+    finally:
+        demo.close()
     gate.release(2)
     first.join()
     assert ask(handlers, TESLA)["citations"]  # within the limit it answers

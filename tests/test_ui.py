@@ -749,11 +749,16 @@ def gate():
 
 
 @pytest.fixture
-def local(settings, fake_embeddings, gate) -> ui.Handlers:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def local(settings, fake_embeddings, gate, clock) -> ui.Handlers:
     """Handlers over a model that, like the local one, answers one question at a time."""
     qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=SlowChatModel(gate=gate))
     assert not qa.ingest([str(SAMPLES)], progress=False).failed
-    qa.model_queue = ModelQueue(clock=Clock())
+    qa.model_queue = ModelQueue(clock=clock)
     handlers = ui.Handlers(qa)
     handlers.queue_poll = 0.02
     return handlers
@@ -796,8 +801,7 @@ def next_line(user, differing_from: str | None) -> str | None:
     return line
 
 
-def test_a_waiting_user_sees_their_place_and_the_wait_go_down(local, gate):
-    clock = local.qa.model_queue._clock
+def test_a_waiting_user_sees_their_place_and_the_wait_go_down(local, gate, clock):
     solo, seen = in_thread(local, QUESTIONS[0])  # one answer alone: 30 s, the first estimate
     queued(local, 1)
     clock.now = 30.0

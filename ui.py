@@ -17,6 +17,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
 import argparse
+import asyncio
 import html
 import ipaddress
 import json
@@ -27,7 +28,7 @@ import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit
 import gradio as gr
 
 from qa.chain import NewsQA
+from qa.model_queue import QueueFull, Ticket
 from qa.retrieve import question_date_for
 from qa.settings import UISettings, get_settings
 from qa.types import Answer, Source
@@ -90,6 +92,7 @@ details.nq-sources > summary, details.nq-other > summary { cursor: pointer; font
 .nq-refusal-icon { margin-right: .35em; }
 .nq-hint { color: var(--body-text-color-subdued); font-size: .85em; margin-top: .25em; }
 .nq-cursor { opacity: .6; }
+.nq-queue { color: var(--body-text-color-subdued); font-size: .92em; }
 """
 
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -162,6 +165,25 @@ def _source_card(src: Source, body: str, number: int | None = None, anchor: str 
 def render_partial(text: str) -> str:
     """An answer still being written."""
     return f'<div class="nq-answer">{esc(text)}<span class="nq-cursor"> ▍</span></div>'
+
+
+def render_waiting(ahead: int, eta: float | None) -> str:
+    """Where a question is in the local model's queue, and about how long until its turn."""
+    if ahead == 0:
+        line = "Your turn: the model is answering your question."
+    else:
+        wait = f"about {about(eta)}" if eta is not None else "the wait is not known yet"
+        line = f"In line for the model: {questions(ahead)} ahead of yours, {wait}."
+    return f'<div class="nq-queue">{esc(line)}</div>'
+
+
+def questions(n: int) -> str:
+    return f"{n} question{'s' * (n != 1)}"
+
+
+def about(seconds: float) -> str:
+    """A wait in whole seconds, or minutes past 100 s: "40 s", "3 min"."""
+    return f"{max(1, round(seconds))} s" if seconds < 99.5 else f"{round(seconds / 60)} min"
 
 
 def render_answer(answer: Answer, turn: str | None = None, filtered: bool = False) -> str:
@@ -448,6 +470,8 @@ class _Budget:
 class Handlers:
     """The functions behind the UI's events; NewsQA does the work, these only translate."""
 
+    queue_poll = 1.0  # seconds between a waiting user's queue updates (and checks they left)
+
     def __init__(self, qa: NewsQA, uploads: Path | None = None) -> None:
         self.qa = qa
         # Gradio's upload folder: a file there is a copy made for us, ours to delete.
@@ -471,7 +495,8 @@ class Handlers:
 
         A failure to answer gives the chat and the question back as they were, with `error` the
         one-line reason; `raise_error` turns that into a gr.Error in the next step (raised here,
-        Gradio would cover the chat with an error badge).
+        Gradio would cover the chat with an error badge). While the local model answers others,
+        the answer's place shows the user's place in line and the wait (`render_waiting`).
         """
         self.check(question, outlets, date_from, date_to)
         question = question.strip()
@@ -482,12 +507,22 @@ class Handlers:
                 "This conversation is too long to go on: start a new one (New conversation)."
             )
         history = recent(history, self.limits)
-        chat = [
-            *before,
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": render_partial("")},
-        ]
-        yield "", chat, history, None
+        ticket = self._join()
+        try:
+            yield from self._stream(question, before, history, filters, ticket)
+        finally:  # answered, failed, or the user left (Gradio closes this generator)
+            self._leave(ticket)
+
+    def _stream(self, question: str, before: list, history: list, filters, ticket):
+        """`respond`'s outputs: the user's place in line while they wait, then the answer."""
+        asked = [*before, {"role": "user", "content": question}]
+        waited = False
+        # Each update is also where Gradio notices that the user left, and closes `respond`.
+        for line in self._queue_lines(ticket):
+            waited = True
+            yield "", [*asked, {"role": "assistant", "content": line}], history, None
+        pending = render_waiting(0, 0.0) if waited else render_partial("")
+        yield "", [*asked, {"role": "assistant", "content": pending}], history, None
         answer = None
         try:
             for answer in self.qa.ask_stream(
@@ -497,18 +532,17 @@ class Handlers:
                 question_date=question_date_for(question),
             ):
                 if not answer.done:
-                    chat = [
-                        *chat[:-1],
-                        {"role": "assistant", "content": render_partial(answer.text)},
-                    ]
-                    yield "", chat, history, None
+                    partial = render_partial(answer.text)
+                    yield "", [*asked, {"role": "assistant", "content": partial}], history, None
         except Exception as exc:
             # Its length, not the question: what people ask stays out of the server's log.
             log.exception("answering a question (%d characters) failed", len(question))
+            self._leave(ticket)
             yield question, before, history, explain(exc, known=self.paths)
             return
+        self._leave(ticket, answered=True)  # the next user's turn, before this one renders
         chat = [
-            *chat[:-1],
+            *asked,
             {"role": "assistant", "content": render_answer(answer, filtered=bool(filters))},
         ]
         history = recent(
@@ -521,7 +555,32 @@ class Handlers:
         )
         yield "", chat, history, None
 
-    def ask_api(self, question: str, history_json: str = "", filters: str = "") -> dict:
+    def _join(self) -> Ticket | None:
+        """A place in the local model's queue (None for a model with no queue); busy if full."""
+        queue = self.qa.model_queue
+        if queue is None:
+            return None
+        try:
+            return queue.join(max_waiting=self.limits.queue_size)
+        except QueueFull as exc:
+            raise gr.Error(
+                f"Busy: {questions(exc.waiting)} waiting for the model, as many as this server "
+                "queues (ui.queue_size); try again in a few minutes.",
+                title="Busy",
+            ) from None
+
+    def _queue_lines(self, ticket: Ticket | None) -> Iterator[str]:
+        """The waiting line to show, now and every `queue_poll` seconds, until the turn comes."""
+        timeout = 0.0
+        while ticket is not None and not self.qa.model_queue.wait(ticket, timeout):
+            yield render_waiting(*self.qa.model_queue.status(ticket))
+            timeout = self.queue_poll
+
+    def _leave(self, ticket: Ticket | None, answered: bool = False) -> None:
+        if ticket is not None:
+            self.qa.model_queue.leave(ticket, answered)
+
+    async def ask_api(self, question: str, history_json: str = "", filters: str = "") -> dict:
         """Answer a question from the stored articles, citing them.
 
         Args:
@@ -532,7 +591,9 @@ class Handlers:
                 "date_to": "2024-12-31"} (every key optional).
 
         Returns the answer as JSON: text, refused, citations (n, article_id, title, source,
-        published, url, quote) and sources (every retrieved passage).
+        published, url, quote) and sources (every retrieved passage). While the local model
+        answers others, waits at most ui.ask_wait seconds (default 120), then fails with an
+        error titled "Busy" saying how many questions are ahead: retry later.
         """
         question = check_question(question, self.limits)
         history = check_history(_json_arg("history_json", history_json, list), self.limits)
@@ -549,16 +610,46 @@ class Handlers:
             given.get("date_to"),
             self.limits,
         )
+        ticket = self._join()
+        try:
+            await self._turn_within_limit(ticket)
+        except BaseException:  # busy, or the caller cancelled: either way its place is free
+            self._leave(ticket)
+            raise
+        # In a thread of its own, which leaves the queue when the answer is done, even if the
+        # caller has gone: the model cannot be stopped mid-answer.
+        return await asyncio.to_thread(self._answer, ticket, question, history, parsed)
+
+    async def _turn_within_limit(self, ticket: Ticket | None) -> None:
+        """Return at the ticket's turn; a "Busy" gr.Error after ui.ask_wait seconds in line."""
+        give_up = time.monotonic() + self.limits.ask_wait
+        while ticket is not None and not self.qa.model_queue.wait(ticket, 0):
+            if time.monotonic() >= give_up:
+                ahead, eta = self.qa.model_queue.status(ticket)
+                retry = f"about {about(eta)}" if eta is not None else "a minute"
+                raise gr.Error(
+                    f"Busy: {questions(ahead)} still ahead of yours for the model after "
+                    f"{self.limits.ask_wait:g} s (ui.ask_wait); retry in {retry}.",
+                    title="Busy",
+                )
+            await asyncio.sleep(0.1)
+
+    def _answer(self, ticket: Ticket | None, question: str, history: list, filters) -> dict:
+        """The /ask answer as JSON, given in the ticket's turn, which it then frees."""
+        answered = False
         try:
             answer = self.qa.ask(
                 question,
                 history=history or None,
-                filters=parsed,
+                filters=filters,
                 question_date=question_date_for(question),
             )
+            answered = True
         except Exception as exc:
             log.exception("answering a question (%d characters) failed", len(question))
             raise gr.Error(explain(exc, known=self.paths)) from exc
+        finally:
+            self._leave(ticket, answered)
         return answer.to_json_dict()
 
     def check(self, question: str, outlets: list[str] | None, date_from: str, date_to: str) -> None:
@@ -761,12 +852,16 @@ def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
             )
 
         quiet = {"api_visibility": "private", "show_progress": "hidden"}
+        # With the local model, answers wait in its queue, where each is shown its place, not in
+        # Gradio's, where a chat would wait unseen; the queue refuses past ui.queue_size.
+        answers = {"concurrency_limit": None} if qa.model_queue is not None else {}
         checked = {"fn": h.check, "inputs": [question, outlets, date_from, date_to], **quiet}
         chat = {
             "fn": h.respond,
             "inputs": [question, chatbot, history, outlets, date_from, date_to],
             "outputs": [question, chatbot, history, error],
             **quiet,
+            **answers,
         }
         failed = {"fn": raise_error, "inputs": error, **quiet}
         question.submit(**checked).success(**chat).then(**failed)
@@ -790,7 +885,7 @@ def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
             api_visibility="private",
         ).success(lambda: (None, ""), None, [files, urls], **quiet).then(**collection)
         demo.load(**collection)
-        gr.api(h.ask_api, api_name="ask")
+        gr.api(h.ask_api, api_name="ask", **answers)
     # A bounded queue: past it a caller is told the server is busy, instead of waiting forever.
     demo.queue(default_concurrency_limit=concurrency, max_size=qa.settings.ui.queue_size)
     return demo
@@ -934,6 +1029,9 @@ def launch(
             "seconds.",
         )
     launch_kwargs.setdefault("max_file_size", "25mb")  # the loader refuses files over 20 MB
+    # Each chat waiting in the local model's queue takes a worker thread for a second at a
+    # time; enough of them that the answer being written never waits for one.
+    launch_kwargs.setdefault("max_threads", 40 + limits.queue_size)
     app_kwargs = dict(launch_kwargs.pop("app_kwargs", None) or {})
     if "lifespan" in app_kwargs:
         raise ValueError("launch() sets the app's lifespan itself (it installs the host check)")

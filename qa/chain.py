@@ -24,6 +24,7 @@ from . import reader
 from .cite import is_refusal, verify
 from .context import focus_sources
 from .extract import extractive_answer
+from .model_queue import ModelQueue
 from .models import get_chat_model
 from .prompts import (
     ANSWER_PROMPT,
@@ -64,6 +65,15 @@ class NewsQA:
             self.retriever = retriever or make_retriever(self.store, self.settings.retrieval)
         self._chat_model = chat_model
         self._chain: Runnable | None = None
+        # The local model answers one call at a time; a server with many users queues its
+        # answers here, in order, to tell each user where they are (ui.py). Remote models and
+        # the extractive reader need no turns: None.
+        one_at_a_time = (
+            getattr(chat_model, "one_at_a_time", False)
+            if chat_model is not None
+            else self.settings.llm.provider == "local"
+        )
+        self.model_queue: ModelQueue | None = ModelQueue() if one_at_a_time else None
 
     @property
     def chat_model(self) -> BaseChatModel | None:

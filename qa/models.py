@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -134,6 +134,7 @@ class LocalChatModel(BaseChatModel):
     context_tokens: int = 4096
     threads: int = 2
     fix: str = "replace the file with a whole GGUF model"  # how to fix a file that will not load
+    one_at_a_time: ClassVar[bool] = True  # so NewsQA gives it a queue of turns (qa/model_queue.py)
     _llm: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 

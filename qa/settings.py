@@ -135,7 +135,16 @@ class UISettings(BaseModel):
     max_outlets: int = Field(default=100, ge=1, description="Outlets in one filter.")
     max_outlet_chars: int = Field(default=200, ge=1, description="Longest outlet name in a filter.")
     queue_size: int = Field(
-        default=64, ge=1, description="Requests waiting for an answer before more are refused."
+        default=64,
+        ge=1,
+        description="Requests waiting for an answer before more are refused (with the local "
+        "model: questions waiting for it, each shown its place).",
+    )
+    ask_wait: float = Field(
+        default=120.0,
+        ge=0,
+        description="Seconds an /ask call waits for the local model while others are answered; "
+        "then it fails with a busy error saying how many are ahead (retry later).",
     )
     upload_max_age: int = Field(
         default=3_600,

@@ -21,6 +21,13 @@ other user's topic; and, the models being deterministic, that it is the answer t
 A crossing is an answer that searches for another user's topic, or cites another user's article
 when the solo run did not. Prints a JSON summary: latency p50/p95/max per path, throughput,
 errors, refusals, crossings, server memory; exits 1 if any answer failed or crossed.
+
+While the local model answers someone else, the chat shows a waiting user their place in line
+(ui.py, `render_waiting`). Per chat answer the harness records when the first such line showed,
+the places it gave ("2 questions ahead" -> [2, 1]) and when the first words came; the summary's
+"queue" part gives their p50/p95 and whether every chat answer that had to wait (another answer
+was in flight when it was asked, and still 1 s later) was shown a place. An /ask call refused
+as "Busy" after ui.ask_wait (`--ask-wait`) is counted as busy, not as an error.
 """
 
 from __future__ import annotations
@@ -183,7 +190,11 @@ class Turn:
     question: str
     seconds: float = 0.0
     first_text: float | None = None  # chat: seconds until the first words of the answer showed
+    first_queue_line: float | None = None  # chat: seconds until its place in line showed
+    positions: list[int] = field(default_factory=list)  # chat: questions ahead, as shown
+    started: float = 0.0  # time.monotonic() when it was asked, to tell who was waiting
     error: str | None = None
+    busy: bool = False  # /ask: refused with "Busy" after ui.ask_wait (not an error)
     refused: bool = False
     cited: list[str] = field(default_factory=list)  # titles of the cited articles
     searched: str | None = None  # the rewritten question the chat shows as "Searched for"
@@ -196,6 +207,8 @@ _CITE = re.compile(r'<a class="nq-cite" [^>]*title="([^"]*)"')
 _SEARCHED = re.compile(r'<div class="nq-searched">Searched for: (.*?)</div>')
 _PARTIAL = re.compile(r'<div class="nq-answer">(.*?)<span class="nq-cursor">')
 _TURN_ID = re.compile(r"nq-[0-9a-f]{8}-")  # per-render anchor ids, different on every render
+_QUEUE = re.compile(r'<div class="nq-queue">(?:In line for the model: (\d+) question)?')
+WAITED = 1.0  # s: a chat answer asked while another was in flight (and still was this much later)
 
 
 def _content(message: dict) -> str:
@@ -243,13 +256,17 @@ class User:
             turn = Turn(self.number, path, conversation, index, question)
             turns.append(turn)
             start = time.perf_counter()
+            turn.started = time.monotonic()
             try:
                 if path == "api":
                     self._ask(turn, history)
                 else:
                     chat = self._chat(turn, chat, start)
             except Exception as exc:  # a failed answer is a result to count, not a crash
-                turn.error = f"{type(exc).__name__}: {exc}"[:300]
+                if getattr(exc, "title", None) == "Busy":  # past ui.ask_wait: told to retry
+                    turn.busy = True
+                else:
+                    turn.error = f"{type(exc).__name__}: {exc}"[:300]
                 break
             finally:
                 turn.seconds = time.perf_counter() - start
@@ -273,6 +290,19 @@ class User:
                 )
         return turns
 
+    @staticmethod
+    def _saw(turn: Turn, message: str, seconds: float) -> None:
+        """Note a queue line (its time, the place it gives) or the answer's first words."""
+        if queue := _QUEUE.search(message):
+            if turn.first_queue_line is None:
+                turn.first_queue_line = seconds
+            ahead = queue.group(1) and int(queue.group(1))
+            if ahead and turn.positions[-1:] != [ahead]:
+                turn.positions.append(ahead)
+        partial = _PARTIAL.search(message)
+        if partial and partial.group(1):
+            turn.first_text = seconds
+
     def _ask(self, turn: Turn, history: list[dict]) -> None:
         job = self.client.submit(turn.question, json.dumps(history), "", api_name="/ask")
         result = job.result(timeout=TIMEOUT)
@@ -282,11 +312,15 @@ class User:
     def _chat(self, turn: Turn, chat: list, start: float) -> list:
         self.client.predict(turn.question, [], "", "", fn_index=self.fn["check"])
         job = self.client.submit(turn.question, chat, [], "", "", fn_index=self.fn["respond"])
-        while not job.done():  # poll, not iterate: a bounded wait, and the first words' time
-            if turn.first_text is None and (outputs := job.outputs()):
-                partial = _PARTIAL.search(_content(outputs[-1][1][-1]))
-                if partial and partial.group(1):
-                    turn.first_text = time.perf_counter() - start
+        seen = 0
+        while True:  # poll, not iterate: a bounded wait, and the times of what showed
+            done, outputs = job.done(), job.outputs()
+            for output in outputs[seen:]:
+                if turn.first_text is None:
+                    self._saw(turn, _content(output[1][-1]), time.perf_counter() - start)
+            seen = len(outputs)
+            if done:
+                break
             if time.perf_counter() - start > TIMEOUT:
                 raise TimeoutError(f"no answer after {TIMEOUT:.0f} s")
             time.sleep(0.05)
@@ -338,17 +372,52 @@ def percentiles(values: list[float]) -> dict:
 
 
 def latencies(turns: list[Turn]) -> dict:
-    ok = [t for t in turns if t.error is None]
+    ok = [t for t in turns if t.error is None and not t.busy]
     out = {p: percentiles([t.seconds for t in ok if t.path == p]) for p in PATHS}
     out["chat_first_text"] = percentiles([t.first_text for t in ok if t.first_text is not None])
     return out
+
+
+def waiting(turn: Turn, turns: list[Turn]) -> bool:
+    """Whether a chat answer had to wait: another answer was in flight when it was asked, and
+    still was WAITED s later (so it was ahead in the model's line, or holding the model)."""
+    return any(
+        other.started < turn.started and other.started + other.seconds > turn.started + WAITED
+        for other in turns
+        if other is not turn and other.error is None
+    )
+
+
+def queue_summary(turns: list[Turn]) -> dict:
+    """What waiting chat users were shown: a place in line, when, and the first words' time."""
+    chats = [t for t in turns if t.path == "chat" and t.error is None and t.first_text is not None]
+    waited = [t for t in chats if waiting(t, turns)]
+    shown = [t for t in waited if t.positions]
+    return {
+        "chat_answers": len(chats),
+        "waited": len(waited),
+        "waited_and_saw_a_position": len(shown),
+        # None when no answer saw a line at all: a model with no local line (remote, extractive)
+        "every_waiting_user_saw_a_position": len(shown) == len(waited)
+        if any(t.positions for t in chats)
+        else None,
+        "missed_samples": [asdict(t) for t in waited if not t.positions][:3],
+        "saw_a_position": sum(bool(t.positions) for t in chats),
+        "positions_counting_down": sum(
+            t.positions == sorted(t.positions, reverse=True) for t in shown
+        ),
+        "first_queue_line_s": percentiles([t.first_queue_line for t in shown]),
+        "first_text_s": percentiles([t.first_text for t in chats]),
+        "first_text_when_waiting_s": percentiles([t.first_text for t in waited]),
+        "position_samples": [t.positions for t in shown][:8],
+    }
 
 
 def summarize(
     turns: list[Turn], solo: list[Turn], topics: tuple[Topic, ...], seconds: float
 ) -> dict:
     """The JSON summary of a load run."""
-    ok = [t for t in turns if t.error is None]
+    ok = [t for t in turns if t.error is None and not t.busy]
     follow = [t for t in ok if t.index > 0 and not t.refused]
     own = [t for t in follow if topics[t.user].title in t.cited]
     crossed = [t for t in turns if t.crossing]
@@ -360,7 +429,8 @@ def summarize(
         "answers_per_minute": round(60 * len(ok) / seconds, 2) if seconds else None,
         "answers_per_user": [sum(t.user == u for t in ok) for u in range(len(topics))],
         "answers_per_path": {p: sum(t.path == p for t in ok) for p in PATHS},
-        "errors": len(turns) - len(ok),
+        "errors": sum(t.error is not None for t in turns),
+        "busy": sum(t.busy for t in turns),
         "error_samples": [asdict(t) for t in turns if t.error][:5],
         "refused": sum(t.refused for t in ok),
         "crossings": len(crossed),
@@ -370,6 +440,7 @@ def summarize(
         "compared_with_solo": sum(t.solo_match is not None for t in ok),
         "differing_from_solo": sum(t.solo_match is False for t in ok),
         "latency_s": latencies(turns),
+        "queue": queue_summary(turns),
         "solo_latency_s": latencies(solo),
         "solo_errors": sum(t.error is not None for t in solo),
     }
@@ -432,7 +503,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(port: int, provider: str | None, folder: Path) -> Iterator[subprocess.Popen]:
+def serve(
+    port: int, provider: str | None, folder: Path, ask_wait: float | None = None
+) -> Iterator[subprocess.Popen]:
     """`newsqa ui` on 127.0.0.1:port over a new store in `folder` (samples ingested), until exit."""
     import httpx
 
@@ -443,6 +516,8 @@ def serve(port: int, provider: str | None, folder: Path) -> Iterator[subprocess.
     }
     if provider:
         env["NEWSQA_LLM__PROVIDER"] = provider
+    if ask_wait is not None:
+        env["NEWSQA_UI__ASK_WAIT"] = str(ask_wait)
     script = Path(sys.executable).with_name("newsqa")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "qa.cli"]
     log_path = folder / "server.log"
@@ -485,6 +560,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=["local", "extractive", "openai", "ollama"],
         help="chat model of the server (default: its settings, the local Qwen)",
     )
+    parser.add_argument(
+        "--ask-wait",
+        type=float,
+        metavar="S",
+        help="the server's ui.ask_wait: seconds an /ask call waits for the local model before "
+        "it is told Busy (default: its settings, 120)",
+    )
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--url", help="use the UI already served here instead of starting one")
     parser.add_argument(
@@ -508,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         port = args.port or free_port()
         with (
             tempfile.TemporaryDirectory(prefix="newsqa-load-") as tmp,
-            serve(port, args.provider, Path(tmp)) as proc,
+            serve(port, args.provider, Path(tmp), args.ask_wait) as proc,
         ):
             say(f"server up on port {port} (pid {proc.pid}), memory {memory(proc.pid)} MB")
             summary = run_load(

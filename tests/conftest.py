@@ -12,8 +12,10 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import hypothesis
@@ -23,6 +25,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict
 
 # Hypothesis: the same examples on every run, so CI cannot fail on one it never saw before;
 # `pytest --hypothesis-profile=explore` draws fresh ones to look for new failures.
@@ -145,6 +148,25 @@ class FakeChatModel(BaseChatModel):
     def _stream(self, messages, stop=None, run_manager=None, **kwargs):
         for token in re.findall(r"\S+\s*", self.respond(messages)):
             yield ChatGenerationChunk(message=AIMessageChunk(content=token))
+
+
+class SlowChatModel(FakeChatModel):
+    """The fake chat model at the local model's pace: one call at a time, so users queue for it.
+
+    Like `LocalChatModel` it is `one_at_a_time` (NewsQA gives it a ModelQueue). Each call first
+    takes a permit from `gate`, when one is given (the test releases them), then sleeps `delay`.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    one_at_a_time: ClassVar[bool] = True
+    delay: float = 0.0
+    gate: threading.Semaphore | None = None
+
+    def respond(self, messages) -> str:
+        if self.gate is not None:
+            self.gate.acquire()
+        time.sleep(self.delay)
+        return super().respond(messages)
 
 
 @pytest.fixture(scope="session")

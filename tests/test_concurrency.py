@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import sys
+import time
+from typing import ClassVar
 
 import pytest
 from conftest import ROOT, FakeChatModel
@@ -37,15 +39,30 @@ class ConversationChat(FakeChatModel):
         return super().respond(messages)
 
 
-@pytest.fixture
-def url(settings, fake_embeddings):
+class QueuedConversationChat(ConversationChat):
+    """The same, paced like the local model: one call at a time (so it queues), 0.2 s each."""
+
+    one_at_a_time: ClassVar[bool] = True
+
+    def respond(self, messages) -> str:
+        time.sleep(0.2)
+        return super().respond(messages)
+
+
+def serve(settings, fake_embeddings, chat_model):
     from qa.chain import NewsQA
 
-    qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=ConversationChat())
+    qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=chat_model)
     assert not qa.ingest([str(stress_load.SAMPLES)], progress=False).failed
     port = stress_load.free_port()
     demo = ui.launch(qa, port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def url(settings, fake_embeddings):
+    demo, url = serve(settings, fake_embeddings, ConversationChat())
+    yield url
     demo.close()
 
 
@@ -62,3 +79,19 @@ def test_eight_users_keep_to_their_own_conversations(url):
     # Every follow-up ("Who is its chief executive?") answered from the user's own article.
     assert summary["follow_ups_answered"] >= USERS
     assert summary["follow_ups_citing_own_article"] == summary["follow_ups_answered"]
+
+
+def test_every_user_waiting_for_the_model_sees_their_place(settings, fake_embeddings):
+    demo, url = serve(settings, fake_embeddings, QueuedConversationChat())
+    try:
+        summary = stress_load.run_load(url, users=USERS, seconds=10, solo=False, log=lambda _: None)
+    finally:
+        demo.close()
+    assert summary["errors"] == 0, summary["error_samples"]
+    queue = summary["queue"]
+    # More chat users than Gradio's 4 slots per event: each waits in the model's line, shown.
+    assert queue["waited"] >= USERS, queue
+    assert queue["every_waiting_user_saw_a_position"], queue["missed_samples"]
+    assert queue["positions_counting_down"] == queue["waited_and_saw_a_position"]
+    assert max(max(p) for p in queue["position_samples"]) >= 4
+    assert queue["first_queue_line_s"]["p95"] < queue["first_text_s"]["p95"]

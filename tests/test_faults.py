@@ -8,6 +8,7 @@ model the articles are still listed and the extractive provider still answers.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -59,7 +60,7 @@ def ui_errors(qa: NewsQA) -> tuple[str, str]:
     *_, (question, chat, _, error) = ui.Handlers(qa).respond(TESLA, [], [])
     assert question == TESLA and chat == []  # the question is given back, the chat untouched
     with pytest.raises(gr.Error) as info:
-        ui.Handlers(qa).ask_api(TESLA)
+        asyncio.run(ui.Handlers(qa).ask_api(TESLA))
     return error, info.value.message
 
 

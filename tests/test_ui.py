@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import html
 import json
 import re
 import socket
+import threading
+import time
 
 import gradio as gr
 import httpx
 import pytest
-from conftest import ANSWER_KEYS, CITATION_KEYS
+from conftest import ANSWER_KEYS, CITATION_KEYS, SAMPLES, SlowChatModel
 
 import ui
 import webguard
 from qa.chain import NewsQA
+from qa.model_queue import ModelQueue
 from qa.settings import UISettings
 from qa.types import Answer, Citation, Source
 
@@ -44,7 +49,14 @@ def refusal(fn, *args) -> str:
         result = fn(*args)
         if hasattr(result, "__next__"):
             next(result)
+        elif asyncio.iscoroutine(result):
+            asyncio.run(result)
     return info.value.message
+
+
+def ask(handlers: ui.Handlers, *args) -> dict:
+    """What the /ask endpoint returns for these arguments (its handler is a coroutine)."""
+    return asyncio.run(handlers.ask_api(*args))
 
 
 @pytest.fixture
@@ -207,7 +219,7 @@ def test_an_overlong_question_is_refused_before_any_work(handlers, fake_chat):
         assert refusal(handlers.respond, question, [], []) == expected
         assert refusal(handlers.ask_api, question) == expected
     assert fake_chat.calls == []
-    assert not handlers.ask_api(TESLA.rjust(2_000))["refused"]  # the limit itself is fine
+    assert not ask(handlers, TESLA.rjust(2_000))["refused"]  # the limit itself is fine
     box = next(
         c
         for c in ui.build_app(handlers.qa).config["components"]
@@ -279,7 +291,7 @@ def test_errors_never_show_server_paths_and_logs_hold_no_question(
     with caplog.at_level("ERROR", logger="newsqa.ui"):
         *_, (_, _, _, chat_error) = handlers.respond(question, [], [])
         with pytest.raises(gr.Error) as info:
-            handlers.ask_api(question)
+            ask(handlers, question)
     for message in (chat_error, info.value.message):
         assert message.startswith("The article store is unreachable or failed: the Chroma store")
         assert store not in message and "/tmp" not in message and "[server path]" in message
@@ -397,14 +409,15 @@ def test_uploads_are_deleted_once_ingested(fake_qa, tmp_path):
 
 
 def test_api_function_returns_the_answer_json(handlers):
-    first = handlers.ask_api(TESLA)
+    first = ask(handlers, TESLA)
     assert set(first) == ANSWER_KEYS
     assert first["refused"] is False and "Baidu" in first["text"]
     assert set(first["citations"][0]) == CITATION_KEYS
     history = json.dumps(
         [{"role": "user", "content": TESLA}, {"role": "assistant", "content": first["text"]}]
     )
-    follow = handlers.ask_api(
+    follow = ask(
+        handlers,
         "And what did Li Qiang say?",
         history,
         json.dumps({"sources": ["Metro Wire"], "date_from": "2024-04-01"}),
@@ -413,9 +426,9 @@ def test_api_function_returns_the_answer_json(handlers):
     assert first["standalone_question"] is None
     assert {s["source"] for s in follow["sources"]} == {"Metro Wire"}
     with pytest.raises(gr.Error, match="filters is not valid JSON"):
-        handlers.ask_api(TESLA, "", "{nope")
+        ask(handlers, TESLA, "", "{nope")
     with pytest.raises(gr.Error, match="Unknown filter keys"):
-        handlers.ask_api(TESLA, "", '{"outlet": "x"}')
+        ask(handlers, TESLA, "", '{"outlet": "x"}')
 
 
 def test_gradio_client_calls_the_ask_endpoint(fake_qa):
@@ -701,3 +714,221 @@ def test_the_source_card_says_what_produced_the_article(handlers):
     upload = answer.sources[0].model_copy(update={"origin": "upload:<b>x</b>.json"})
     card = ui._source_card(upload, "passage")
     assert "uploaded in the web UI (&lt;b&gt;x&lt;/b&gt;.json)" in card
+
+
+# --- waiting for the local model ------------------------------------------------------------------
+QUESTIONS = [
+    TESLA,
+    "What was Cascade Freight's second-quarter revenue?",
+    "Who won the Coastal Basketball League final?",
+    "How much does the Lumo Glow e-reader cost?",
+    "What permit did Kestrel Mobility win in Singapore?",
+]
+
+
+class Clock:
+    """A clock the test moves: the queue's waits and estimates, exactly."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def gate():
+    """Permits for the slow model's calls: each answer waits for the test to release one."""
+    gate = threading.Semaphore(0)
+    yield gate
+    gate.release(100)  # a failed test's users finish (LangChain's pool threads block the exit)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def local(settings, fake_embeddings, gate, clock) -> ui.Handlers:
+    """Handlers over a model that, like the local one, answers one question at a time."""
+    qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=SlowChatModel(gate=gate))
+    assert not qa.ingest([str(SAMPLES)], progress=False).failed
+    qa.model_queue = ModelQueue(clock=clock)
+    handlers = ui.Handlers(qa)
+    handlers.queue_poll = 0.02
+    return handlers
+
+
+def in_thread(handlers: ui.Handlers, question: str) -> tuple[threading.Thread, list]:
+    """A user's chat answer running in a thread of its own; the list fills with its outputs."""
+    seen: list = []
+
+    def run():
+        seen.extend(handlers.respond(question, [], []))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, seen
+
+
+def until(condition, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def queued(handlers: ui.Handlers, n: int) -> None:
+    until(lambda: len(handlers.qa.model_queue) == n)
+
+
+def queue_line(outputs) -> str | None:
+    """The waiting line in the chat's last message, as text; None if there is none."""
+    found = re.search(r'<div class="nq-queue">(.*?)</div>', outputs[1][-1]["content"])
+    return found and html.unescape(found.group(1))
+
+
+def next_line(user, differing_from: str | None) -> str | None:
+    """Step a waiting user's chat until its waiting line changes."""
+    deadline = time.monotonic() + 20
+    while (line := queue_line(next(user))) == differing_from:
+        assert time.monotonic() < deadline, f"stuck at {line!r}"
+    return line
+
+
+def test_a_waiting_user_sees_their_place_and_the_wait_go_down(local, gate, clock):
+    solo, seen = in_thread(local, QUESTIONS[0])  # one answer alone: 30 s, the first estimate
+    queued(local, 1)
+    clock.now = 30.0
+    gate.release()
+    solo.join()
+    assert not any(queue_line(out) for out in seen), "a user alone sees no queue line"
+
+    first, _ = in_thread(local, QUESTIONS[1])  # answering from t=30
+    queued(local, 1)
+    second, _ = in_thread(local, QUESTIONS[2])
+    queued(local, 2)
+    third = local.respond(QUESTIONS[3], [], [])
+    lines = [next_line(third, None)]
+    assert lines[0] == "In line for the model: 2 questions ahead of yours, about 60 s."
+    clock.now = 40.0  # 10 s into the first one's answer
+    lines.append(next_line(third, lines[-1]))
+    assert lines[-1] == "In line for the model: 2 questions ahead of yours, about 50 s."
+    gate.release()  # the first is answered in 10 s: the median of 30 and 10 is 20
+    lines.append(next_line(third, lines[-1]))
+    assert lines[-1] == "In line for the model: 1 question ahead of yours, about 20 s."
+    clock.now = 45.0
+    lines.append(next_line(third, lines[-1]))
+    assert lines[-1] == "In line for the model: 1 question ahead of yours, about 15 s."
+    gate.release()
+    lines.append(next_line(third, lines[-1]))
+    assert lines[-1] == "Your turn: the model is answering your question."
+    gate.release()
+    rest = list(third)
+    assert queue_line(rest[0]) is None and "nq-cursor" in rest[0][1][-1]["content"]
+    assert "nq-sources" in final_message(rest)  # the answer replaced the waiting line
+    first.join(), second.join()
+    assert len(local.qa.model_queue) == 0
+
+
+def test_the_model_answers_in_the_order_users_asked(local, gate):
+    chat = local.qa.chat_model
+    users = []
+    for n, question in enumerate(QUESTIONS, start=1):
+        users.append(in_thread(local, question)[0])
+        queued(local, n)
+    gate.release(len(QUESTIONS))
+    for user in users:
+        user.join()
+    asked = [next(q for q in QUESTIONS if q in call) for call in chat.calls]
+    assert asked == QUESTIONS
+
+
+def test_a_user_who_leaves_frees_their_place(local, gate):
+    first, _ = in_thread(local, QUESTIONS[0])
+    queued(local, 1)
+    leaving = local.respond(QUESTIONS[1], [], [])
+    assert "1 question ahead" in next_line(leaving, None)
+    staying = local.respond(QUESTIONS[2], [], [])
+    assert "2 questions ahead" in next_line(staying, None)
+    leaving.close()  # what Gradio does when the page is closed or the answer cancelled
+    assert "1 question ahead" in next_line(staying, "2 questions ahead")
+
+    async def cancelled_api_call():
+        call = asyncio.create_task(local.ask_api(QUESTIONS[3]))
+        await asyncio.to_thread(queued, local, 3)
+        call.cancel()  # gradio_client's job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+
+    asyncio.run(cancelled_api_call())
+    assert len(local.qa.model_queue) == 2
+    gate.release(2)
+    first.join()
+    assert "nq-sources" in final_message(list(staying))
+    questions = [next(q for q in QUESTIONS if q in call) for call in local.qa.chat_model.calls]
+    assert questions == [QUESTIONS[0], QUESTIONS[2]]
+
+
+def test_the_api_says_busy_after_its_wait_limit(settings, fake_embeddings, gate):
+    settings.ui.ask_wait = 0.3
+    qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=SlowChatModel(gate=gate))
+    assert not qa.ingest([str(SAMPLES)], progress=False).failed
+    handlers = ui.Handlers(qa)
+    first, _ = in_thread(handlers, QUESTIONS[0])
+    queued(handlers, 1)
+    start = time.monotonic()
+    with pytest.raises(gr.Error) as info:
+        ask(handlers, TESLA)
+    assert time.monotonic() - start >= 0.3 and info.value.title == "Busy"
+    assert info.value.message == (
+        "Busy: 1 question still ahead of yours for the model after 0.3 s (ui.ask_wait); retry in "
+        "a minute."  # no answer timed yet, so no estimate
+    )
+    assert len(qa.model_queue) == 1  # its place is free
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    port = free_port()
+    demo = ui.launch(qa, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        with pytest.raises(AppError, match=r"^Busy: 1 question still ahead") as served:
+            client.predict(TESLA, "", "", api_name="/ask")
+        assert served.value.title == "Busy"  # what a client tells apart from other errors
+    finally:
+        demo.close()
+    gate.release(2)
+    first.join()
+    assert ask(handlers, TESLA)["citations"]  # within the limit it answers
+
+
+def test_past_the_queue_size_a_user_is_told_the_server_is_busy(settings, fake_embeddings, gate):
+    settings.ui.queue_size = 1
+    qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=SlowChatModel(gate=gate))
+    handlers = ui.Handlers(qa)
+    first, _ = in_thread(handlers, QUESTIONS[0])
+    queued(handlers, 1)
+    second, _ = in_thread(handlers, QUESTIONS[1])
+    queued(handlers, 2)
+    message = "Busy: 1 question waiting for the model, as many as this server queues"
+    assert refusal(handlers.respond, TESLA, [], []).startswith(message)
+    assert refusal(handlers.ask_api, TESLA).startswith(message)
+    gate.release(2)
+    first.join(), second.join()
+
+
+def test_a_free_or_remote_model_shows_no_queue_line(local, gate, handlers):
+    gate.release()
+    alone = list(local.respond(TESLA, [], []))
+    assert not any(queue_line(out) for out in alone)
+    assert handlers.qa.model_queue is None  # a remote model: no local turns to wait for
+    assert not any(queue_line(out) for out in handlers.respond(TESLA, [], []))
+    limits = {
+        app: {f.name: f.concurrency_limit for f in ui.build_app(app).fns.values()}
+        for app in (local.qa, handlers.qa)
+    }
+    # Local: every answer waits in the model's queue, with its place shown, not in Gradio's.
+    assert limits[local.qa]["respond"] is None and limits[local.qa]["ask_api"] is None
+    assert limits[handlers.qa]["respond"] == "default"

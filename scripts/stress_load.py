@@ -239,11 +239,14 @@ class User:
             if d["targets"][:1] and d["targets"][0][1] == "click" and chatbot in d["outputs"]
         )
 
-    def run(self, deadline: float) -> list[Turn]:
-        """Conversations until the deadline, alternating paths (users start on different ones)."""
+    def run(self, deadline: float, min_conversations: int = 0) -> list[Turn]:
+        """Conversations until the deadline, alternating paths (users start on different ones),
+        and at least `min_conversations` whole ones however long they take (so a test's load
+        does not shrink on a busy machine)."""
         turns, conversation = [], 0
-        while time.monotonic() < deadline:
-            turns += self.converse(PATHS[(self.number + conversation) % 2], conversation, deadline)
+        while time.monotonic() < deadline or conversation < min_conversations:
+            until = deadline if conversation >= min_conversations else None
+            turns += self.converse(PATHS[(self.number + conversation) % 2], conversation, until)
             conversation += 1
         return turns
 
@@ -453,10 +456,12 @@ def run_load(
     solo: bool = True,
     log=print,
     turns_out: Path | None = None,
+    min_conversations: int = 0,
 ) -> dict:
     """`users` concurrent users against the UI at `url` for `seconds`; the summary dict.
 
     `turns_out`, when given, gets every turn (solo ones with conversation -1) as JSON Lines.
+    Each user holds at least `min_conversations` whole conversations, past `seconds` if need be.
     """
     if not 1 <= users <= len(TOPICS):
         raise ValueError(f"--users must be 1..{len(TOPICS)} (one distinct topic each)")
@@ -473,7 +478,8 @@ def run_load(
         start = time.perf_counter()
         deadline = time.monotonic() + seconds
         with ThreadPoolExecutor(users) as pool:
-            turns = [t for done in pool.map(lambda p: p.run(deadline), people) for t in done]
+            done = pool.map(lambda p: p.run(deadline, min_conversations), people)
+            turns = [t for person_turns in done for t in person_turns]
         elapsed = time.perf_counter() - start
     finally:
         for person in people:

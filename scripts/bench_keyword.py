@@ -1,4 +1,4 @@
-"""Keyword-search backends on realtimeqa-dev: the project's bm25s index, tantivy and SQLite FTS5.
+"""Keyword-search backends on realtimeqa-dev: the project's KeywordIndex, tantivy and SQLite FTS5.
 
 Quality, on the 951 answerable questions over the whole corpus (44,022 chunks): hit@1/5/10 and
 mrr@10 by evidence article over the distinct articles of the 60 best chunks (the definitions and
@@ -13,10 +13,8 @@ its own process so that its peak memory is its own. Every backend indexes title 
 as `vectorstore.keyword._doc_text` does.
 
 Backends:
-  bm25s        the project's KeywordIndex (k1 1.5, b 0.75), built as `sync` builds it (pages of
-               5,000 sorted ids, automatic compactions; quality row "as built"), then compacted
-  bm25s-tail   82% of the chunks compacted, the other 18% in the tail (under the compaction
-               threshold), as an index looks just before a compaction
+  product      the project's KeywordIndex (tantivy since issue 12; the bench's `tantivy` backend
+               is what it was built from), built as `sync` builds it (pages of 5,000 sorted ids)
   tantivy      tantivy 0.27 with the project's tokens (`tokenize()` joined by spaces into a field
                with the whitespace tokenizer), so only the scoring differs; BM25 k1 1.2, b 0.75
                are constants in tantivy (no setting in its Python bindings)
@@ -25,17 +23,13 @@ Backends:
   fts5         SQLite FTS5 `bm25()` with the project's tokens (unicode61 with `_` as a token
                character, so it splits them no further); k1 1.2, b 0.75 are constants there too
   fts5-porter  FTS5's `porter unicode61` tokenizer over title + text
-`grid` scores the bm25s index over a k1 x b grid (the row at tantivy's and FTS5's constants is the
-like-for-like comparison); `visibility` checks whether a write committed by one process is seen
-by a reader another process holds open, and what a second writer gets.
+`visibility` checks whether a write committed by one process is seen by a reader another process
+holds open, and what a second writer gets. The bm25s rows of docs/retrieval.md (the index before
+tantivy, and its k1 x b grid) were measured with this script at commit 9cc702e, which still has
+those backends.
 
-tantivy is not a project dependency; install it beside the venv (a cp311 abi3 manylinux wheel):
-  .venv/bin/python -m pip install --target /tmp/tantivy-pkg tantivy==0.27.0
-  (or .venv/bin/python -m pip install -e '.[bench-keyword]')
-
-  PYTHONPATH=/tmp/tantivy-pkg nice -n 10 .venv/bin/python scripts/bench_keyword.py all --write
+  nice -n 10 .venv/bin/python scripts/bench_keyword.py all --write
   .venv/bin/python scripts/bench_keyword.py run fts5 --size 100000   # one backend, JSON out
-  .venv/bin/python scripts/bench_keyword.py grid
   .venv/bin/python scripts/bench_keyword.py visibility
 
 `all` took 34 minutes on 2 shared cores.
@@ -63,8 +57,7 @@ import bench_retrieval  # noqa: E402  (metrics and loaders shared with the retri
 
 DATA = bench_retrieval.DATA
 DEPTH = 60  # chunks per query, as bench_retrieval's bm25 row
-BACKENDS = ["bm25s", "bm25s-tail", "tantivy", "tantivy-en", "fts5", "fts5-porter"]
-TAIL_SHARE = 0.18
+BACKENDS = ["product", "tantivy", "tantivy-en", "fts5", "fts5-porter"]
 UPDATE = 1000
 MARKER = "zqxvmarker"
 
@@ -139,31 +132,19 @@ def _du_mb(path: Path) -> float:
 # --- backends -------------------------------------------------------------------------------
 # Each: build(chunks), search(text, k, filters) -> chunk ids, add(chunks), delete(ids),
 # publish() (make the writes durable and visible to this process's searches), reopen().
-class Bm25s:
-    def __init__(self, path: Path, k1: float = 1.5, b: float = 0.75, tail: float = 0.0):
-        self.path, self.k1, self.b, self.tail = path, k1, b, tail
+class Product:
+    """The project's KeywordIndex: every add and delete is its own commit, already visible."""
 
-    def build(self, chunks, compact: bool = True) -> None:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def build(self, chunks) -> None:
         from vectorstore.keyword import KeywordIndex
 
-        self.index = KeywordIndex(self.path, k1=self.k1, b=self.b)
+        self.index = KeywordIndex(self.path)
         ordered = sorted(chunks, key=lambda c: c.id)
-        late: list = []
-        if self.tail:
-            rng = random.Random(1)
-            late_ids = {c.id for c in ordered if rng.random() < self.tail}
-            late = [c for c in ordered if c.id in late_ids]
-            ordered = [c for c in ordered if c.id not in late_ids]
         for i in range(0, len(ordered), 5000):  # as KeywordIndex.sync feeds it
             self.index.upsert(ordered[i : i + 5000])
-        if compact or late:
-            self.index.compact()
-        for i in range(0, len(late), 5000):
-            self.index.upsert(late[i : i + 5000])
-        assert not late or self.index.tail, "the tail was compacted away"
-
-    def compact(self) -> None:
-        self.index.compact()
 
     def search(self, text, k, filters=None):
         return [i for i, _ in self.index.search(text, k, filters)]
@@ -174,31 +155,23 @@ class Bm25s:
     def delete(self, ids) -> None:
         self.index.delete(ids)
 
-    def publish(self) -> None:  # every upsert/delete is already fsynced and in memory
+    def publish(self) -> None:  # each upsert/delete has committed and reloaded already
         pass
 
     def reopen(self) -> None:
         from vectorstore.keyword import KeywordIndex
 
-        self.index = KeywordIndex(self.path, k1=self.k1, b=self.b)
+        self.index = KeywordIndex(self.path)
 
     def stats(self) -> dict:
-        return {
-            "tail_chunks": len(self.index.tail),
-            "generation": self.index.generation,
-            "terms": len(self.index.vocab),
-            "main_tokens": int(self.index.main_offsets[-1]),
-        }
+        return {"chunks": len(self.index)}
 
 
 def _tantivy():
     try:
         import tantivy
     except ImportError:
-        raise SystemExit(
-            "tantivy is not installed: pip install --target /tmp/tantivy-pkg tantivy==0.27.0 "
-            "and run with PYTHONPATH=/tmp/tantivy-pkg"
-        ) from None
+        raise SystemExit("tantivy is not installed: make setup") from None
     return tantivy
 
 
@@ -412,10 +385,9 @@ class Fts5:
         return {"terms": terms, "tokens": tokens}
 
 
-def make(name: str, folder: Path, k1: float = 1.5, b: float = 0.75):
+def make(name: str, folder: Path):
     return {
-        "bm25s": lambda: Bm25s(folder / "bm25s", k1, b),
-        "bm25s-tail": lambda: Bm25s(folder / "bm25s", k1, b, tail=TAIL_SHARE),
+        "product": lambda: Product(folder / "product"),
         "tantivy": lambda: Tantivy(folder / "tantivy"),
         "tantivy-en": lambda: Tantivy(folder / "tantivy", own_tokens=False),
         "fts5": lambda: Fts5(folder / "fts5.sqlite"),
@@ -474,19 +446,8 @@ def cmd_run(args) -> dict:
         backend = make(args.backend, folder)
         print(f"{args.backend} {len(chunks):,} chunks: building", file=sys.stderr, flush=True)
         start = time.perf_counter()
-        if args.backend == "bm25s":
-            backend.build(chunks, compact=False)
-            out["build_as_sync_s"] = round(time.perf_counter() - start, 1)
-            out["stats_as_built"] = backend.stats()
-            if measure_quality:
-                out["as_built"] = quality_and_latency(backend, questions)
-            start2 = time.perf_counter()
-            backend.compact()
-            out["compact_s"] = round(time.perf_counter() - start2, 1)
-            out["build_s"] = round(out["build_as_sync_s"] + out["compact_s"], 1)
-        else:
-            backend.build(chunks)
-            out["build_s"] = round(time.perf_counter() - start, 1)
+        backend.build(chunks)
+        out["build_s"] = round(time.perf_counter() - start, 1)
         out["stats"] = backend.stats()
         out["disk_mb"] = round(_du_mb(backend.path), 1)
         out["query"] = quality_and_latency(backend, questions, with_metrics=measure_quality)
@@ -513,32 +474,6 @@ def cmd_run(args) -> dict:
     return out
 
 
-def cmd_grid(args) -> list[dict]:
-    """bm25s compacted at each k1 x b: one tokenising, one rebuild per setting."""
-    from vectorstore.keyword import KeywordIndex
-
-    chunks = corpus_chunks(args.data)
-    questions = bench_retrieval.load_questions(args.data)
-    folder = Path(tempfile.mkdtemp(prefix="kw-grid-", dir=args.tmp))
-    rows = []
-    try:
-        KeywordIndex(folder, compact_min=10**9).upsert(chunks)
-        for k1 in args.k1:
-            for b in args.b:
-                index = KeywordIndex(folder, k1=k1, b=b, compact_min=10**9)
-                index.compact()  # rebuilt from token ids with these constants
-                backend = Bm25s(folder, k1, b)
-                backend.index = index
-                m = quality_and_latency(backend, questions)
-                rows.append(
-                    {"k1": k1, "b": b, **{f"{s}_{k}": v for s in m for k, v in m[s].items()}}
-                )
-                print(json.dumps(rows[-1]), flush=True)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return rows
-
-
 # --- another process's reader --------------------------------------------------------------
 def _marker(tag: str):
     from vectorstore.types import Chunk
@@ -551,7 +486,7 @@ def cmd_reader(args) -> None:
     """The other process: open a reader, wait for the parent's write, report what it sees."""
     path = Path(args.path)
     backend = make(args.backend, path.parent)
-    if isinstance(backend, Bm25s):
+    if isinstance(backend, Product):
         backend.reopen()
     elif isinstance(backend, Tantivy):
         backend._open()
@@ -569,7 +504,7 @@ def cmd_reader(args) -> None:
             time.sleep(0.01)
             seen = "marker-a:0" in backend.search(query, 5)
         out["auto_reload_s"] = round(time.perf_counter() - start, 2) if seen else None
-    if isinstance(backend, Bm25s):
+    if isinstance(backend, Product):
         backend.reopen()
     elif isinstance(backend, Tantivy):
         backend.idx.reload()
@@ -588,7 +523,7 @@ def cmd_reader(args) -> None:
 def cmd_visibility(args) -> list[dict]:
     chunks = corpus_chunks(args.data)[:2000]
     rows = []
-    for name in ("bm25s", "tantivy", "fts5"):
+    for name in ("product", "tantivy", "fts5"):
         folder = Path(tempfile.mkdtemp(prefix=f"kw-vis-{name}-", dir=args.tmp))
         try:
             backend = make(name, folder)
@@ -642,7 +577,6 @@ def cmd_all(args) -> None:
             results["runs"] += _child(args, "run", name, "--size", str(size))
             print(json.dumps(results["runs"][-1]), flush=True)
             (work / "keyword_bench.json").write_text(json.dumps(results, indent=1))
-    results["grid"] = _child(args, "grid")
     results["visibility"] = _child(args, "visibility")
     (work / "keyword_bench.json").write_text(json.dumps(results, indent=1))
     tables = render(results)
@@ -654,6 +588,7 @@ def cmd_all(args) -> None:
 LABELS = {
     "bm25s": ("bm25s, compacted (KeywordIndex)", "project", "1.5, 0.75"),
     "bm25s-tail": ("bm25s, 82% main + 18% tail", "project", "1.5, 0.75"),
+    "product": ("KeywordIndex (tantivy 0.27)", "project", "1.2, 0.75"),
     "tantivy": ("tantivy 0.27", "project", "1.2, 0.75"),
     "tantivy-en": ("tantivy 0.27", "en_stem", "1.2, 0.75"),
     "fts5": ("SQLite FTS5", "project", "1.2, 0.75"),
@@ -780,10 +715,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("backend", choices=BACKENDS)
     p.add_argument("--size", type=int, default=0, help="chunks (0: the corpus as it is)")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("grid", help="bm25s over k1 x b")
-    p.add_argument("--k1", type=float, nargs="+", default=[0.9, 1.2, 1.5, 2.0])
-    p.add_argument("--b", type=float, nargs="+", default=[0.5, 0.75, 0.9])
-    p.set_defaults(func=cmd_grid)
     sub.add_parser("visibility", help="another process's reader").set_defaults(func=cmd_visibility)
     p = sub.add_parser("reader", help=argparse.SUPPRESS)
     p.add_argument("backend")

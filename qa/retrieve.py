@@ -379,7 +379,7 @@ def _day(iso: str | None) -> date | None:
 # --- construction from settings -------------------------------------------------------------
 def _own_keyword_index(store: NewsStore) -> KeywordIndex:
     """With a Chroma server, this process's keyword index: in store.path (which holds nothing
-    else), locked so two processes never write one log; when another newsqa process has it
+    else), locked so that one process writes it; when another newsqa process has it
     (`newsqa ask` beside the UI), one of its own in a temporary folder, built from the
     collection and deleted at exit."""
     folder = Path(store.settings.path)

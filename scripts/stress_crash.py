@@ -76,8 +76,6 @@ def _phase(progress: Path) -> str:
     events = [e for e, _ in _events(progress)]
     if "done" in events:
         return "after_done"
-    if events and events[-1] == "compact":
-        return "during_compaction"
     return "during_write" if "batch" in events else "before_write"
 
 
@@ -150,8 +148,6 @@ class IngestStress:
                         "ingest",
                         "--store",
                         str(path),
-                        "--compact-min",
-                        "2000",
                         *self.sources(variant),
                     ),
                     cwd=ROOT,
@@ -245,9 +241,7 @@ def ingest_runs(
     return {
         "runs": runs,
         "kills": len(phases),
-        "kills_landed_during_write": sum(
-            p in ("during_write", "during_compaction") for p in phases
-        ),
+        "kills_landed_during_write": phases.count("during_write"),
         "kills_landed": {p: phases.count(p) for p in sorted(set(phases))},
         "failures": failures,
         "chroma_vector_losses": chroma_losses,

@@ -9,8 +9,9 @@
 
 `ingest` runs the product path (NewsQA: NewsStore + the keyword index attached by
 make_retriever) with FakeEmbeddings: the crash property is about the store and the index, not the
-model. `--sleep` slows each embedding batch so kills land at many points; `--progress` appends
-`batch` / `compact` / `compacted` / `done` lines (with a time) to tell where a kill landed.
+model. `--sleep` slows each embedding batch so kills land at many points, `--index-sleep` each
+keyword index write (after Chroma's: a kill then leaves the index short); `--progress` appends
+`batch` / `index` / `done` lines (with a time) to tell where a kill landed.
 `verify()` compares a store with a reference ingest of the same sources (used by
 scripts/stress_crash.py and tests/test_crash.py).
 """
@@ -22,10 +23,7 @@ import json
 import random
 import sys
 import time
-from collections import Counter
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import SAMPLES, FakeEmbeddings  # noqa: E402
@@ -114,6 +112,18 @@ class SlowEmbeddings(FakeEmbeddings):
         return super().embed_documents(texts)
 
 
+def _slow_index_writes(index, sleep: float, progress: _Progress) -> None:
+    """Each keyword index upsert reports `index` and sleeps first (Chroma has the batch)."""
+    upsert = index.upsert
+
+    def slowed(chunks) -> None:
+        progress("index")
+        time.sleep(sleep)
+        upsert(chunks)
+
+    index.upsert = slowed
+
+
 def settings_for(store: Path, batch: int = 4):
     """The product's settings with the store in `store` and small write batches."""
     from qa.settings import get_settings
@@ -131,22 +141,10 @@ def settings_for(store: Path, batch: int = 4):
     )
 
 
-def open_qa(store: Path, embeddings=None, compact_min: int | None = None, progress=None):
+def open_qa(store: Path, embeddings=None):
     """NewsQA over `store` exactly as the product opens it (keyword index synced + attached)."""
     from qa.chain import NewsQA
-    from vectorstore.keyword import KeywordIndex
 
-    if compact_min is not None:  # the one knob changed: compactions every few hundred chunks
-        KeywordIndex.__init__.__kwdefaults__["compact_min"] = compact_min
-    if progress is not None:
-        compact = KeywordIndex.compact
-
-        def traced(self) -> None:
-            progress("compact")
-            compact(self)
-            progress("compacted")
-
-        KeywordIndex.compact = traced
     return NewsQA(settings_for(store), embeddings=embeddings or FakeEmbeddings())
 
 
@@ -171,25 +169,12 @@ def unreachable(store: Path, ef_search: int = 2000) -> list[str]:
     return missing
 
 
-def index_words(index) -> dict[str, Counter]:
-    """What the keyword index holds for each live chunk: its words and their counts."""
-    words = {n: w for w, n in index.vocab.items()}
-    start, end = index.main_offsets[:-1], index.main_offsets[1:]
-    held = {
-        index.main_ids[n]: Counter(words[t] for t in index.main_tokens[start[n] : end[n]])
-        for n in np.flatnonzero(index.alive)
-    }
-    for i, (terms, counts, _, _) in index.tail.items():
-        held[i] = Counter({words[t]: int(c) for t, c in zip(terms, counts, strict=True)})
-    return held
-
-
 def verify(store: Path, reference: Path, embeddings=None) -> dict[str, list]:
     """Problems in `store` compared with a clean ingest of the same sources into `reference`."""
     from chromadb.api.client import SharedSystemClient
 
     from qa.retrieve import make_retriever
-    from vectorstore.keyword import KeywordIndex, tokenize
+    from vectorstore.keyword import KeywordIndex
 
     # Embedded Chroma caches a store's state per process; other processes have written since.
     SharedSystemClient.clear_system_cache()
@@ -230,11 +215,13 @@ def verify(store: Path, reference: Path, embeddings=None) -> dict[str, list]:
             problems["index_mismatches"].append(
                 f"{name} index: {len(ids - set(gm))} extra, {len(set(gm) - ids)} missing"
             )
-    held = index_words(index)
+    # Each chunk's words and its article fingerprint are one document of the index (written
+    # in one commit), so a fingerprint that matches means the words are those of the stored text.
+    held = index.fingerprints()
     problems["index_mismatches"] += [
-        f"{i}: the index holds other words than the stored text"
-        for i, m, d in zip(g["ids"], g["metadatas"], g["documents"], strict=True)
-        if i in held and held[i] != Counter(tokenize(f"{m['title']}\n{d}"))
+        f"{i}: the index holds the words of another version of the article"
+        for i, (fingerprint, _, _) in gm.items()
+        if i in held and held[i] != fingerprint
     ]
     # A title finds its own article through the product's hybrid retriever and through BM25.
     titles = {m["article_id"]: m["title"] for m in w["metadatas"]}
@@ -258,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("sources", nargs="+")
         s.add_argument("--store", type=Path, required=True)
         s.add_argument("--sleep", type=float, default=0.0, help="seconds per embedding batch")
-        s.add_argument("--compact-min", type=int, default=300)
+        s.add_argument("--index-sleep", type=float, default=0.0, help="seconds per index write")
         s.add_argument("--progress", help="append progress events to this file")
         s.add_argument(
             "--verify",
@@ -278,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         make_corpus(args.out, args.variant, args.articles)
     elif args.cmd == "ingest":
         progress = _Progress(args.progress)
-        qa = open_qa(args.store, SlowEmbeddings(args.sleep, progress), args.compact_min, progress)
+        qa = open_qa(args.store, SlowEmbeddings(args.sleep, progress))
+        if args.index_sleep:
+            _slow_index_writes(qa.retriever.index, args.index_sleep, progress)
         report = qa.ingest(args.sources, progress=False)
         progress("done")
         print(json.dumps({**report.counts(), "failures": [str(f) for f in report.failed]}))

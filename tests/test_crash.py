@@ -6,22 +6,21 @@ seeded random points, the same verification); the rest rebuild each crash window
 
 from __future__ import annotations
 
-import errno
 import importlib.util
 import os
 import subprocess
 import sys
-from collections import Counter
+import time
+import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
-from crash_driver import index_words, open_qa
+from crash_driver import make_corpus, open_qa
 
 from qa.models import _remove_dead_parts
 from qa.retrieve import make_retriever
 from vectorstore.config import StoreSettings
-from vectorstore.keyword import KeywordIndex, tokenize
+from vectorstore.keyword import KeywordIndex
 from vectorstore.store import NewsStore
 from vectorstore.types import Article
 
@@ -47,63 +46,44 @@ def test_model_assembly_killed_at_random_points_then_rerun_is_whole(tmp_path):
 
 
 # --- the crash windows, one at a time ----------------------------------------------------------
-class _Chunk:
-    def __init__(self, cid: str, text: str) -> None:
-        self.id, self.text = cid, text
-        self.metadata = {"article_id": cid.split(":")[0], "title": "", "source": "CNN"}
+def _kill_during_index_write(store: Path, sources: list[str], writes: int) -> None:
+    """Run crash_driver's ingest (the product path) and kill -9 it in its `writes`-th keyword
+    index write, after Chroma has taken that batch."""
+    progress = store.parent / "progress.txt"
+    cmd = [sys.executable, str(ROOT / "tests" / "crash_driver.py"), "ingest", "--store"]
+    cmd += [str(store), "--index-sleep", "2", "--progress", str(progress), *sources]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline:
+            events = progress.read_text().split() if progress.exists() else []
+            if events.count("index") >= writes:
+                break
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "done" not in progress.read_text().split(), "the ingest finished before the kill"
 
 
-def test_log_line_cut_before_its_newline_is_dropped_not_glued_to_the_next(tmp_path):
-    path = tmp_path / "kw"
-    KeywordIndex(path).upsert([_Chunk("a:0", "harbor ferry"), _Chunk("b:0", "river bridge")])
-    with (path / "wal-0.jsonl").open("a") as f:
-        f.write('{"op": "delete", "ids": ["a:0"]}')  # whole JSON, killed before the newline
-    index = KeywordIndex(path)
-    assert index.ids() == {"a:0", "b:0"}
-    index.upsert([_Chunk("c:0", "tram strike")])
-    assert KeywordIndex(path).ids() == {"a:0", "b:0", "c:0"}
-
-
-def test_log_write_that_fails_half_way_is_undone(tmp_path, monkeypatch):
-    path = tmp_path / "kw"
-    index = KeywordIndex(path)
-    index.upsert([_Chunk("a:0", "harbor ferry")])
-    size = (path / "wal-0.jsonl").stat().st_size
-    real_write = os.write
-
-    def half_then_full(fd, data):
-        real_write(fd, bytes(data[: len(data) // 2]))
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "write", half_then_full)
-    with pytest.raises(OSError):
-        index.upsert([_Chunk("b:0", "river bridge")])
-    monkeypatch.undo()
-    assert (path / "wal-0.jsonl").stat().st_size == size and index.ids() == {"a:0"}
-    index.upsert([_Chunk("c:0", "tram strike")])
-    assert KeywordIndex(path).ids() == {"a:0", "c:0"}
-
-
-def test_compaction_that_runs_out_of_space_keeps_the_index_working(tmp_path, monkeypatch):
-    path = tmp_path / "kw"
-    index = KeywordIndex(path, compact_min=2)
-    real_save, saved = np.save, []
-
-    def save_then_full(file, array):
-        if len(saved) == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        saved.append(file)
-        real_save(file, array)
-
-    monkeypatch.setattr(np, "save", save_then_full)
-    with pytest.warns(UserWarning, match="compaction .* failed"):
-        index.upsert([_Chunk(f"a:{n}", f"harbor ferry {n}") for n in range(4)])
-    monkeypatch.undo()
-    assert index.generation == 0 and index.ids() == {f"a:{n}" for n in range(4)}
-    assert sorted(p.name for p in path.iterdir()) == ["wal-0.jsonl"]  # no half generation
-    assert [i for i, _ in index.search("ferry 3", 1)] == ["a:3"]
-    index.compact()
-    assert KeywordIndex(path).ids() == {f"a:{n}" for n in range(4)}
+def test_index_killed_mid_ingest_opens_and_sync_makes_it_the_collection(tmp_path, fake_embeddings):
+    store_path = tmp_path / "store"
+    corpus = make_corpus(tmp_path / "corpus.jsonl", 0, articles=60)
+    _kill_during_index_write(store_path, [str(corpus)], writes=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # opens as the kill left it, not rebuilt as unreadable
+        index = KeywordIndex.for_store(StoreSettings(path=store_path))
+    store = NewsStore(StoreSettings(path=store_path), fake_embeddings)
+    stored = store.collection.get(include=["metadatas"])
+    assert stored["ids"], "nothing was stored before the kill"
+    assert index.sync(store)["added"] > 0  # the batch Chroma took before the kill
+    assert index.fingerprints() == {
+        i: m["fingerprint"] for i, m in zip(stored["ids"], stored["metadatas"], strict=True)
+    }
+    title = stored["metadatas"][0]["title"]
+    assert [i.rsplit(":", 1)[0] for i, _ in index.search(title, 1)] == [
+        stored["metadatas"][0]["article_id"]
+    ]
 
 
 class _Retrieval:
@@ -121,8 +101,8 @@ def test_unreadable_index_is_rebuilt_from_the_collection(tmp_path, fake_embeddin
         ],
         progress=False,
     )
-    index.compact()
-    (tmp_path / "store" / "keyword" / f"main-{index.generation}" / "docs.json").write_text("{")
+    assert len(index) == 3
+    (tmp_path / "store" / "keyword" / "meta.json").write_text("{")  # a damaged disk
     with pytest.warns(UserWarning, match="unreadable"):
         reopened = make_retriever(store, _Retrieval()).index
     assert reopened.ids() == {"s0:0", "s1:0", "s2:0"}
@@ -149,9 +129,8 @@ def test_kill_between_chroma_and_index_never_leaves_old_words(tmp_path, fake_emb
         qa.store.ingest([new], progress=False)
     rerun = open_qa(store_path, fake_embeddings)  # opens (and syncs) as the product does
     assert rerun.store.ingest([new], progress=False).unchanged == ["f1"]
-    assert index_words(rerun.retriever.index)["f1:0"] == Counter(
-        tokenize("Ferry report\nThe river tram strike ended today.")
-    )
+    stored = rerun.store.collection.get(ids=["f1:0"], include=["metadatas"])["metadatas"][0]
+    assert rerun.retriever.index.fingerprints()["f1:0"] == stored["fingerprint"]
     assert [i for i, _ in rerun.retriever.index.search("tram strike", 1)] == ["f1:0"]
     assert rerun.retriever.index.search("harbor", 1) == []
 

@@ -6,17 +6,21 @@ store's safety margin, so ingestion runs out of room part-way.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 from crash_driver import SAMPLES, make_corpus, open_qa
 
 from qa.models import ModelError, local_model_path
+from vectorstore.keyword import KeywordIndex
 from vectorstore.store import NewsStore, free_bytes
+from vectorstore.types import Chunk
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 2**20
@@ -135,3 +139,36 @@ def test_model_assembly_on_a_full_disk_is_a_clear_error_and_leaves_nothing(tmpfs
         local_model_path("qwen2.5-0.5b", cache / "models")
     assert "MB needed" in str(err.value)
     assert list((cache / "models").iterdir()) == []
+
+
+def _chunks(prefix: str, n: int) -> list[Chunk]:
+    return [
+        Chunk(
+            id=f"{prefix}{i}:0",
+            text=f"Report {prefix}{i}: the harbor ferry word{i * 7919 % 100003} sailed late.",
+            embed_text="",
+            metadata={"title": f"Ferry {i}", "source": "CNN"},
+        )
+        for i in range(n)
+    ]
+
+
+def test_keyword_commit_on_a_full_disk_keeps_the_previous_commit(tmpfs):
+    mnt = tmpfs(8)
+    path = mnt / "kw"
+    index = KeywordIndex(path)
+    kept = _chunks("a", 50)
+    index.upsert(kept)
+    filler = _fill(mnt, 16 * 1024)
+    with pytest.raises(OSError) as failed:
+        index.upsert(_chunks("b", 500))
+    assert failed.value.errno == errno.ENOSPC and str(path) in str(failed.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # readable as it is, not rebuilt
+        reopened = KeywordIndex(path)
+    for ix in (index, reopened):
+        assert ix.ids() == {c.id for c in kept}
+        assert [i for i, _ in ix.search("Report a7", 1)] == ["a7:0"]
+    filler.unlink()
+    index.upsert(_chunks("b", 200))
+    assert len(KeywordIndex(path)) == 250

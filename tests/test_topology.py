@@ -86,16 +86,10 @@ def app(tmp_path: Path, name: str, chroma_port: int):
 
 
 def keyword_ids(tmp_path: Path, name: str) -> set[str]:
-    """Chunk ids the app's keyword index holds in its log (upserted, not deleted since)."""
-    ids: set[str] = set()
-    for wal in (tmp_path / name / "keyword").glob("wal-*.jsonl"):
-        for line in wal.read_text().splitlines():
-            op = json.loads(line)
-            if op["op"] == "upsert":
-                ids.add(op["id"])
-            else:
-                ids.difference_update(op["ids"])
-    return ids
+    """Chunk ids the app's keyword index holds as last committed (read while the app runs)."""
+    from vectorstore.keyword import KeywordIndex
+
+    return KeywordIndex(tmp_path / name / "keyword").ids()
 
 
 def ask(url: str) -> dict:

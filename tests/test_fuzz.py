@@ -72,7 +72,7 @@ def test_cli_ingest_of_the_folder_exits_3_and_prints_each_failure(
     from qa.cli import main
 
     # The console script in-process, with the fake embedding (test_cli.py runs the real one).
-    monkeypatch.setattr(qa.chain, "LocalEmbeddings", lambda *args: FakeEmbeddings())
+    monkeypatch.setattr(qa.chain, "make_embeddings", lambda *args: FakeEmbeddings())
     store = tmp_path / "store"
     code = main(["ingest", str(corpus.folder), "--store", str(store), "--provider", "extractive"])
     out = capsys.readouterr().out

@@ -33,8 +33,9 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, InstanceOf
 
 from vectorstore.config import StoreSettings
+from vectorstore.errors import StoreError, WrongDimension
 from vectorstore.keyword import KeywordIndex, tokenize
-from vectorstore.store import NewsStore, StoreError, StoreLock, WrongDimension
+from vectorstore.store import NewsStore, StoreLock
 from vectorstore.types import Filters, date_to_timestamp
 
 Scored = list[tuple[Document, float]]

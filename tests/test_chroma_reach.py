@@ -20,7 +20,8 @@ from chromadb.config import Settings as ChromaSettings
 from conftest import free_port
 
 from vectorstore.config import StoreSettings
-from vectorstore.store import NewsStore, StoreError, make_client
+from vectorstore.errors import StoreError
+from vectorstore.store import NewsStore, make_client
 from vectorstore.types import Article
 
 TOKEN = "s3cret-token-value"

@@ -29,7 +29,7 @@ from qa import models
 from qa.chain import NewsQA
 from qa.models import ModelError
 from qa.settings import get_settings
-from vectorstore.store import StoreError
+from vectorstore.errors import StoreError
 
 TESLA = "What did Tesla agree with Baidu?"
 N_SAMPLES = len(list(SAMPLES.glob("*.txt")))

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from vectorstore.config import StoreSettings
+from vectorstore.errors import StoreError
 from vectorstore.keyword import KeywordIndex, tokenize
-from vectorstore.store import NewsStore, StoreError
+from vectorstore.store import NewsStore
 from vectorstore.types import Article, Chunk, Filters, date_to_timestamp
 
 

@@ -14,7 +14,7 @@ from conftest import ROOT, SAMPLES, TESLA_ID, FakeEmbeddings
 
 from qa.chain import NewsQA
 from vectorstore.embed import LocalEmbeddings, make_embeddings
-from vectorstore.store import StoreError
+from vectorstore.errors import StoreError
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from stub_openai import StubServer  # noqa: E402

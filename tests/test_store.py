@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from vectorstore.store import NewsStore, StoreError
+from vectorstore.errors import StoreError
+from vectorstore.store import NewsStore
 from vectorstore.types import Article, Failure, Filters
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from .formats import BadInput
+from .errors import BadInput
 
 USER_AGENT = "newsqa/0.1"
 MAX_REDIRECTS = 5

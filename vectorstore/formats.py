@@ -18,12 +18,8 @@ import charset_normalizer
 import trafilatura
 from dateutil import parser as dateutil_parser
 
+from .errors import BadInput
 from .types import Article
-
-
-class BadInput(ValueError):
-    """A document that cannot become an article; the message says why."""
-
 
 # ---------------------------------------------------------------- bytes
 

@@ -33,7 +33,8 @@ from pathlib import Path
 import tantivy
 
 from .changes import StoredChunk
-from .store import StoreError, free_bytes, is_disk_full
+from .errors import StoreError
+from .store import free_bytes, is_disk_full
 from .types import Filters, date_to_timestamp
 
 _TOKEN = re.compile(r"\w+")

@@ -25,9 +25,9 @@ import feedparser
 import httpx
 
 from . import formats
+from .errors import BadInput
 from .fetch import Fetcher, Page
 from .fetch import size as _size
-from .formats import BadInput
 from .types import Article, Failure, article_id
 
 Item = Article | Failure

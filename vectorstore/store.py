@@ -28,6 +28,7 @@ from tqdm import tqdm
 from .changes import ChangeLog, StoredChunk, apply
 from .chunk import chunk_article
 from .config import CLOUD_HOST, StoreSettings
+from .errors import StoreError, WrongDimension
 from .types import Article, Chunk, Failure, Filters, IngestReport, provenance_kind
 
 # Title, outlet and author are copied into every chunk's embedded text and metadata: a 500 KB
@@ -36,10 +37,6 @@ MAX_FIELD_CHARS = 300
 MAX_URL_CHARS = 2048
 LOOKUP_BATCH = 32  # articles whose stored chunks one ingestion query looks up (`$in`)
 _KIND_SHOWN = {"fetch": "fetched from its URL", "operator": "added by the operator"}
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or reached."""
 
 
 def make_client(settings: StoreSettings) -> chromadb.ClientAPI:
@@ -112,10 +109,6 @@ def _http_client(settings: StoreSettings, chroma_settings: ChromaSettings) -> ch
             settings.chroma_timeout, connect=min(5.0, settings.chroma_timeout)
         )
     return client
-
-
-class WrongDimension(StoreError):
-    """The embedding model's vectors do not fit the collection's."""
 
 
 class StoreLock:

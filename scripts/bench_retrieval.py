@@ -228,7 +228,7 @@ def cmd_index(args) -> None:
     result = index.sync(store)
     print(
         f"opened in {opened:.2f} s; sync {result} in {time.perf_counter() - start:.1f} s; "
-        f"{len(index)} chunks, generation {index.generation}, collection {store.count()}"
+        f"{len(index)} chunks, collection {store.count()}"
     )
 
 

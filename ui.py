@@ -36,7 +36,8 @@ from urllib.parse import urlsplit
 import gradio as gr
 
 from qa.chain import NewsQA
-from qa.model_queue import QueueFull, Ticket
+from qa.errors import InvalidSettings, QueueFull
+from qa.model_queue import Ticket
 from qa.retrieve import question_date_for
 from qa.settings import UISettings, get_settings
 from qa.types import Answer, Source
@@ -924,7 +925,7 @@ def login_text(auth: str | None, auth_file: Path | None, settings: UISettings) -
             return Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
-            raise ValueError(f"cannot read the login file {path}: {reason}") from exc
+            raise InvalidSettings(f"cannot read the login file {path}: {reason}") from exc
     return settings.auth.get_secret_value() if settings.auth else None
 
 
@@ -944,10 +945,10 @@ def parse_auth(auth) -> list[tuple[str, str]] | Callable | None:
             continue
         user, sep, password = line.strip().partition(":")
         if not (sep and user and password):
-            raise ValueError("a login must look like USER:PASSWORD")
+            raise InvalidSettings("a login must look like USER:PASSWORD")
         logins.append((user, password))
     if not logins:
-        raise ValueError("no USER:PASSWORD login in the login given")
+        raise InvalidSettings("no USER:PASSWORD login in the login given")
     return logins
 
 
@@ -961,11 +962,11 @@ def is_loopback(host: str) -> bool:
 
 
 def login_for(host: str, share: bool, auth, allow_no_auth: bool):
-    """The login to require; ValueError for an open server beyond loopback not asked for."""
+    """The login to require; InvalidSettings for an open server beyond loopback not asked for."""
     credentials = parse_auth(auth)
     if (share or not is_loopback(host)) and credentials is None and not allow_no_auth:
         where = "a public share link" if share else f"host {host}"
-        raise ValueError(
+        raise InvalidSettings(
             f"refusing to serve {where} without a login: give one (--auth-file PATH, "
             "NEWSQA_UI__AUTH=USER:PASSWORD or --auth USER:PASSWORD), or pass --no-auth if anyone "
             "who can reach it may use it"

@@ -6,14 +6,37 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from vectorstore.types import Filters
-
-from .chain import History, NewsQA
 from .settings import Settings, get_settings
-from .types import Answer, Citation, Source
+
+if TYPE_CHECKING:
+    from vectorstore.types import Filters
+
+    from .chain import History, NewsQA
+    from .types import Answer, Citation, Source
+
+# Loaded on first use, so `newsqa --help` does not import chromadb, langchain and trafilatura.
+_LAZY = {
+    "NewsQA": ".chain",
+    "History": ".chain",
+    "Answer": ".types",
+    "Citation": ".types",
+    "Source": ".types",
+    "Filters": "vectorstore.types",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'qa' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Answer",
@@ -36,6 +59,8 @@ def open_qa(settings: Settings | dict | None = None) -> NewsQA:
     resolved = get_settings(settings)
     key = json.dumps(resolved.model_dump(mode="json"), sort_keys=True)
     if key not in _instances:
+        from .chain import NewsQA
+
         _instances[key] = NewsQA(resolved)
     return _instances[key]
 

@@ -23,6 +23,7 @@ from vectorstore.types import Article, Filters, IngestReport
 from . import reader
 from .cite import is_refusal, verify
 from .context import focus_sources
+from .errors import InvalidQuestion
 from .extract import extractive_answer
 from .model_queue import ModelQueue
 from .models import get_chat_model
@@ -222,7 +223,7 @@ class NewsQA:
         """Partial answers as tokens arrive (done=False), then the verified answer (done=True)."""
         question = question.strip()
         if not question:
-            raise ValueError("the question is empty")
+            raise InvalidQuestion("the question is empty")
         timings: dict[str, float] = {}
         start = time.perf_counter()
         standalone = self.standalone_question(question, history)

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from .errors import EmptyStore, NewsQAError
+from .eval_options import add_eval_arguments
 from .settings import Settings, get_settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "news"
@@ -33,9 +35,11 @@ def _common(
         choices=["local", "openai", "ollama", "extractive"],
         help="chat model provider (default: local, the bundled Qwen2.5)",
     )
+    g.add_argument("--model", help="model name for the openai/ollama providers")
     g.add_argument(
-        "--model",
-        help="model name for openai/ollama, or qwen2.5-0.5b|qwen2.5-1.5b for the local provider",
+        "--local-model",
+        choices=["qwen2.5-0.5b", "qwen2.5-1.5b"],
+        help="bundled model of the local provider (default qwen2.5-1.5b)",
     )
     g.add_argument("--base-url", help="server URL for the openai/ollama providers")
 
@@ -64,24 +68,25 @@ def _login(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Command-line options over environment and config file, over defaults."""
-    store, llm = {}, {}
-    if getattr(args, "store", None):
-        store["path"] = args.store
-    if getattr(args, "chroma_host", None):
-        store["chroma_host"] = args.chroma_host
-    if getattr(args, "chroma_port", None):
-        store["chroma_port"] = args.chroma_port
-    if getattr(args, "allow_private_urls", False):
-        store["allow_private_urls"] = True
-    if getattr(args, "provider", None):
-        llm["provider"] = args.provider
-    if getattr(args, "base_url", None):
-        llm["base_url"] = args.base_url
-    if getattr(args, "model", None):
-        is_local = (llm.get("provider") or get_settings().llm.provider) == "local"
-        llm["local_model" if is_local else "model"] = args.model
-    overrides = {k: v for k, v in (("store", store), ("llm", llm)) if v}
+    overrides: dict[str, dict] = {}
+    for flag, (section, field) in FLAG_SETTINGS.items():
+        value = getattr(args, flag, None)
+        if value not in (None, False):
+            overrides.setdefault(section, {})[field] = value
     return get_settings(overrides)
+
+
+# Each option and the one setting it sets (the same as NEWSQA_<SECTION>__<FIELD>).
+FLAG_SETTINGS = {
+    "store": ("store", "path"),
+    "chroma_host": ("store", "chroma_host"),
+    "chroma_port": ("store", "chroma_port"),
+    "allow_private_urls": ("store", "allow_private_urls"),
+    "provider": ("llm", "provider"),
+    "base_url": ("llm", "base_url"),
+    "model": ("llm", "model"),
+    "local_model": ("llm", "local_model"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,12 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="score answers against a gold question/answer set")
     _common(p, store_default="OUT/store")
-    try:
-        from .evaluate import add_eval_arguments
-    except ImportError:
-        add_eval_arguments = None
-    if add_eval_arguments:
-        add_eval_arguments(p)
+    add_eval_arguments(p)
     return parser
 
 
@@ -169,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("newsqa: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # the edge: one clear line, no traceback
-        print(f"newsqa: error: {exc}", file=sys.stderr)
+    except (NewsQAError, OSError) as exc:  # the user's to fix: one clear line; a bug keeps
+        print(f"newsqa: error: {exc}", file=sys.stderr)  # its traceback
         return 2
 
 
@@ -202,7 +202,7 @@ def cmd_ask(args, settings: Settings) -> int:
     qa = NewsQA(settings)
     if qa.count() == 0:
         where = settings.store.chroma_where
-        raise RuntimeError(f"the {where} is empty; run `newsqa ingest` first")
+        raise EmptyStore(f"the {where} is empty; run `newsqa ingest` first")
     filters = {"sources": args.outlets, "date_from": args.date_from, "date_to": args.date_to}
     filters = {k: v for k, v in filters.items() if v} or None
     when = args.question_date or question_date_for(args.question)

@@ -30,31 +30,12 @@ from vectorstore.types import Article, Failure
 
 from . import metrics, report
 from .chain import NewsQA
+from .errors import BadInput, InvalidSettings, NewsQAError
+from .eval_options import CONFIGS, JUDGES, add_eval_arguments
 from .settings import Settings, get_settings
 from .types import Answer, Source
 
-# Named settings overrides for --compare; add a line to add a configuration.
-CONFIGS: dict[str, dict] = {
-    "default": {},
-    "dense": {"retrieval": {"mode": "dense"}},
-    "hybrid": {"retrieval": {"mode": "hybrid"}},
-    "extractive": {"llm": {"provider": "extractive"}},
-    "qwen-1.5b": {"llm": {"local_model": "qwen2.5-1.5b"}},
-    "qwen-0.5b": {"llm": {"local_model": "qwen2.5-0.5b"}},
-    "retry": {"llm": {"retry": True}},
-    # The reader as it was before the answer-first format: whole chunks, free sentences.
-    "classic": {
-        "llm": {"reader": "classic", "local_model": "qwen2.5-0.5b"},
-        "retrieval": {"context_chars": 0},
-    },
-    "classic-1.5b": {
-        "llm": {"reader": "classic", "local_model": "qwen2.5-1.5b"},
-        "retrieval": {"context_chars": 0},
-    },
-    "whole-chunks": {"retrieval": {"context_chars": 0}},
-}
 RANK_DEPTH = 10  # articles ranked for hit@k and MRR@k
-JUDGES = ("lexical", "qwen2.5-0.5b", "qwen2.5-1.5b")  # entailment judges for citation scores
 
 
 @dataclass
@@ -107,9 +88,9 @@ def load_gold(path: Path) -> list[Gold]:
             try:
                 golds.append(Gold.from_record(json.loads(line)))
             except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}: line {n} is not a gold question ({exc!r})") from exc
+                raise BadInput(f"{path}: line {n} is not a gold question ({exc!r})") from exc
     if not golds:
-        raise ValueError(f"{path} holds no gold questions")
+        raise BadInput(f"{path} holds no gold questions")
     return golds
 
 
@@ -144,7 +125,7 @@ def select_articles(
 def config_settings(base: Settings, name: str) -> Settings:
     """The base settings with a named configuration's overrides laid over them."""
     if name not in CONFIGS:
-        raise ValueError(f"unknown configuration {name!r}; choose from {', '.join(CONFIGS)}")
+        raise InvalidSettings(f"unknown configuration {name!r}; choose from {', '.join(CONFIGS)}")
     return get_settings(_merge(base.model_dump(), CONFIGS[name]))
 
 
@@ -160,7 +141,7 @@ def make_judge(name: str, embed, settings: Settings | None = None) -> metrics.En
     if name == "lexical":
         return metrics.SupportJudge(embed)
     if name not in JUDGES:
-        raise ValueError(f"unknown judge {name!r}; choose from {', '.join(JUDGES)}")
+        raise InvalidSettings(f"unknown judge {name!r}; choose from {', '.join(JUDGES)}")
     from .models import get_chat_model
 
     base = get_settings(settings)
@@ -341,9 +322,7 @@ def run_config(
             f.write(json.dumps(rows[-1], ensure_ascii=False) + "\n")
             f.flush()
             if len(rows) >= 5 and all("error" in r for r in rows):
-                raise RuntimeError(
-                    f"the first {len(rows)} questions all failed: {rows[0]['error']}"
-                )
+                raise NewsQAError(f"the first {len(rows)} questions all failed: {rows[0]['error']}")
     part.replace(out / "results.jsonl")
     return write_summary(out, rows, run)
 
@@ -475,51 +454,6 @@ def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
-
-
-def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `newsqa eval` (the store and model options come from the CLI)."""
-    parser.add_argument(
-        "--articles",
-        type=Path,
-        required=True,
-        help="articles: a .jsonl file (one article a line) or a folder",
-    )
-    parser.add_argument("--gold", type=Path, required=True, help="gold questions, a .jsonl file")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="folder for results.jsonl, summary.json and report.html "
-        "(and the store, unless --store is given)",
-    )
-    parser.add_argument(
-        "--limit",
-        type=int,
-        metavar="N",
-        help="ask N questions, sampled per type in proportion (by --seed)",
-    )
-    parser.add_argument(
-        "--distractors",
-        type=int,
-        metavar="M",
-        help="ingest only the questions' evidence articles plus M others",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
-    parser.add_argument(
-        "--compare",
-        metavar="CONFIGS",
-        help=f"comma-separated configurations to compare: {', '.join(CONFIGS)}",
-    )
-    parser.add_argument(
-        "--judge",
-        choices=JUDGES,
-        default="lexical",
-        help="entailment judge of the citation scores: lexical (fast, rough) or a "
-        "local model asked yes/no (slower, closer to hand labels; see "
-        "docs/evaluation.md) (default: lexical)",
-    )
-    parser.add_argument("--json", action="store_true", help="print summary.json, not the table")
 
 
 def main(argv: list[str] | None = None) -> int:

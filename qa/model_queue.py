@@ -23,13 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-
-class QueueFull(RuntimeError):
-    """As many answers are waiting as the server allows; `waiting` says how many."""
-
-    def __init__(self, waiting: int) -> None:
-        super().__init__(f"{waiting} questions are waiting for the model")
-        self.waiting = waiting
+from .errors import QueueFull
 
 
 class Ticket:

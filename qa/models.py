@@ -22,6 +22,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
+from .errors import ModelError
 from .prompts import defuse
 from .settings import LLMSettings, Settings
 
@@ -37,10 +38,6 @@ MODEL_SHA256 = {
     "qwen2.5-0.5b": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     "qwen2.5-1.5b": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
 }
-
-
-class ModelError(RuntimeError):
-    """The chat model cannot be loaded or reached."""
 
 
 def local_model_path(name: str, cache_dir: Path) -> Path:

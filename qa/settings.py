@@ -7,18 +7,23 @@ the working folder) may hold the same keys in sections: `[llm] provider = "ollam
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
 from vectorstore.config import StoreSettings, default_data_dir
 
+from .errors import InvalidSettings
+
 
 class RetrievalSettings(BaseModel):
     """How passages are found and how many reach the model."""
+
+    model_config = ConfigDict(extra="forbid")
 
     mode: Literal["dense", "hybrid"] = Field(
         default="hybrid",
@@ -40,6 +45,8 @@ class RetrievalSettings(BaseModel):
 
 class LLMSettings(BaseModel):
     """The chat model: the local default, or any LangChain chat model by settings alone."""
+
+    model_config = ConfigDict(extra="forbid")
 
     provider: Literal["local", "openai", "ollama", "extractive"] = Field(
         default="local",
@@ -157,9 +164,17 @@ class UISettings(BaseModel):
 class Settings(BaseSettings):
     """Everything configurable in newsqa, with its default."""
 
+    # "forbid": a typo (`llm={"provdier": "ollama"}`, NEWSQA_LLM__PROVDIER) is an error naming
+    # the key, not a silent run of the default.
     model_config = SettingsConfigDict(
-        env_prefix="NEWSQA_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="NEWSQA_", env_nested_delimiter="__", extra="forbid"
     )
+
+    def __init__(self, **values) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise InvalidSettings(describe(exc)) from exc
 
     store: StoreSettings = Field(default_factory=StoreSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
@@ -179,6 +194,38 @@ class Settings(BaseSettings):
         if Path(toml).is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
         return tuple(sources)
+
+
+_SECRET_WORDS = ("key", "auth", "header", "token", "password")  # their values are never echoed
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per bad setting: its dotted name, what is wrong, and the names it could be."""
+    lines = []
+    for err in exc.errors():
+        name = ".".join(str(part) for part in err["loc"])
+        if err["type"] == "extra_forbidden":
+            known = _field_names(err["loc"][:-1])
+            near = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(known)}"
+            lines.append(f"unknown setting {name!r}{hint}")
+        elif any(word in name for word in _SECRET_WORDS):
+            lines.append(f"setting {name!r}: {err['msg']}")
+        else:
+            got = repr(err.get("input"))
+            lines.append(f"setting {name!r}: {err['msg']} (got {got[:80]})")
+    where = os.environ.get("NEWSQA_CONFIG") or "newsqa.toml"
+    return "; ".join(lines) + f" (from arguments, NEWSQA_* variables or {where})"
+
+
+def _field_names(path: tuple) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in path:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type):
+            return []
+        model = field.annotation
+    return sorted(model.model_fields)
 
 
 def get_settings(settings: Settings | dict | None = None) -> Settings:

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from crash_driver import SAMPLES, make_corpus, open_qa
 
-from qa.models import ModelError, local_model_path
+from qa.errors import ModelError
+from qa.models import local_model_path
 from vectorstore.keyword import KeywordIndex
 from vectorstore.store import NewsStore, free_bytes
 from vectorstore.types import Chunk

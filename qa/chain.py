@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
@@ -25,6 +23,7 @@ from .cite import is_refusal, verify
 from .context import focus_sources
 from .errors import InvalidQuestion
 from .extract import extractive_answer
+from .markers import unmarked
 from .model_queue import ModelQueue
 from .models import get_chat_model
 from .prompts import (
@@ -37,7 +36,7 @@ from .prompts import (
 )
 from .retrieve import Retriever, make_retriever, store_errors
 from .settings import Settings, get_settings
-from .types import Answer, Source
+from .types import Answer, Source, web_url
 
 History = Sequence[dict] | Sequence[tuple[str, str]] | None
 
@@ -339,13 +338,6 @@ def to_sources(found: list[tuple[Document, float]]) -> list[Source]:
     ]
 
 
-def web_url(url: str | None) -> str | None:
-    """The URL if it is http(s) with a host; an article's javascript: or data: URL is dropped."""
-    url = (url or "").strip()
-    parts = urlsplit(url)
-    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
-
-
 def _history_lines(history: History) -> list[str]:
     lines = []
     for turn in history or []:
@@ -356,16 +348,11 @@ def _history_lines(history: History) -> list[str]:
                 content = " ".join(
                     p.get("text", "") if isinstance(p, dict) else str(p) for p in content
                 )
-            lines.append(f"{role}: {_unmarked(content)}")
+            lines.append(f"{role}: {unmarked(content)}")
         else:
             user, bot = turn
-            lines += [f"User: {user}", f"Assistant: {_unmarked(bot)}"]
+            lines += [f"User: {user}", f"Assistant: {unmarked(bot)}"]
     return lines
-
-
-def _unmarked(text) -> str:
-    # A small model copies an answer's [n] markers into its rewrite, which then searches for them.
-    return re.sub(r"\s*\[\d+\]", "", str(text or ""))
 
 
 def _if_changed(standalone: str, question: str) -> str | None:

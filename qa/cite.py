@@ -24,13 +24,12 @@ import numpy as np
 
 from vectorstore.text import split_sentences
 
+from .markers import MARKER, TRAILING, numbers
 from .prompts import CANNOT_ANSWER, is_hostile
 from .types import Citation, Source
 
 Embed = Callable[[list[str]], list[list[float]]]
 
-MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
-_TRAILING_MARKERS = re.compile(r"([.!?])\s*((?:\[\d+(?:\s*,\s*\d+)*\]\s*)+)")
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _STOP = set(
@@ -73,10 +72,10 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
     """Answer sentences with the [n] markers the model put on each."""
     # "claim. [2] Next claim" -> "claim [2]. Next claim": a marker after the full stop is the
     # previous sentence's, not the next one's.
-    text = _TRAILING_MARKERS.sub(lambda m: f" {m.group(2).strip()}{m.group(1)} ", text)
+    text = TRAILING.sub(lambda m: f" {m.group(2).strip()}{m.group(1)} ", text)
     out = []
     for sentence in split_sentences(text):
-        markers = [int(n) for group in MARKER.findall(sentence) for n in group.split(",")]
+        markers = numbers(sentence)
         clean = MARKER.sub("", sentence).strip()
         if clean:
             out.append((clean, markers))

@@ -18,6 +18,7 @@ import numpy as np
 from vectorstore.text import split_sentences
 
 from .cite import Embed, content_words, split_answer
+from .markers import BARE
 
 Entails = Callable[[str, str], bool]  # (premise, claim) -> does the premise support the claim?
 
@@ -36,7 +37,6 @@ _QUOTES = str.maketrans(
     }
 )
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+")
-_MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _ARTICLES = {"a", "an", "the"}
 _UNITS = [
     "zero",
@@ -68,7 +68,7 @@ NUMBER_WORDS = {w: i for i, w in enumerate(_UNITS)} | {w: 20 + 10 * i for i, w i
 def normalize_tokens(text: str) -> list[str]:
     """Lower case, plain quotes, no punctuation or articles, number words as digits."""
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
-    text = _MARKER.sub(" ", text).replace("%", " percent ")
+    text = BARE.sub(" ", text).replace("%", " percent ")
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 12,400 -> 12400
     tokens = [t for t in _TOKEN.findall(text) if t not in _ARTICLES]
     return _number_words_to_digits(tokens)
@@ -237,7 +237,7 @@ class ModelJudge:
 
         key = (premise, claim)
         if key not in self._verdicts:
-            prompt = JUDGE_PROMPT.format(premise=premise, claim=_MARKER.sub("", claim).strip())
+            prompt = JUDGE_PROMPT.format(premise=premise, claim=BARE.sub("", claim).strip())
             reply = self.model.invoke([HumanMessage(prompt)])
             self._verdicts[key] = str(reply.content).strip().lower().startswith("yes")
         return self._verdicts[key]
@@ -262,7 +262,7 @@ class SupportJudge:
 
     def score(self, premise: str, claim: str) -> float:
         """0..1; 0 when a hard check (names, numbers, coverage, negation, opposites) fails."""
-        claim = _plain(_MARKER.sub("", claim)).strip()
+        claim = _plain(BARE.sub("", claim)).strip()
         premise = _plain(premise)
         words = _stems(claim)
         if not words or not _names_found(claim, premise):

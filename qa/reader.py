@@ -30,7 +30,8 @@ import numpy as np
 
 from vectorstore.text import split_sentences
 
-from .cite import MARKER, Embed, is_refusal, passage_units
+from .cite import Embed, is_refusal, passage_units
+from .markers import MARKER, numbers
 from .metrics import normalize_tokens
 from .prompts import CANNOT_ANSWER, is_hostile
 from .types import Citation, Source
@@ -109,7 +110,7 @@ def parse_line(raw: str) -> tuple[str, list[int]]:
     """The model's reply -> (short answer without markers, the [n] it named)."""
     lines = [line for line in raw.strip().splitlines() if line.strip()]
     line = next((x for x in lines if _PREFIX.match(x)), lines[0] if lines else "")
-    markers = [int(n) for group in MARKER.findall(line) for n in group.split(",")]
+    markers = numbers(line)
     short = MARKER.sub("", _PREFIX.sub("", line)).strip()
     # One short answer: a reply that runs on into more sentences keeps its first.
     short = (split_sentences(short) or [""])[0]

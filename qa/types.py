@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import BaseModel, Field
+
+
+def web_url(url: str | None) -> str | None:
+    """The URL if it is http(s) with a host; javascript:, data: and the rest -> None.
+
+    The one check of a link before it is stored in an answer or shown on the page.
+    """
+    url = (url or "").strip()
+    parts = urlsplit(url)
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
 class Source(BaseModel):

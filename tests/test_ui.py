@@ -6,14 +6,13 @@ import asyncio
 import html
 import json
 import re
-import socket
 import threading
 import time
 
 import gradio as gr
 import httpx
 import pytest
-from conftest import ANSWER_KEYS, CITATION_KEYS, SAMPLES, SlowChatModel
+from helpers import ANSWER_KEYS, CITATION_KEYS, SAMPLES, SlowChatModel, free_port
 
 import ui
 import webguard
@@ -25,12 +24,6 @@ from qa.types import Answer, Citation, Source
 TESLA = "What did Tesla agree with Baidu?"
 BAIDU_SENTENCE = "Tesla has agreed with Baidu to use the Chinese search company's mapping license"
 HOSTILE_TITLE = '<img src=x onerror="window.__pwned=1">'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def final_message(outputs: list) -> str:
@@ -360,7 +353,7 @@ def test_ingestion_reports_each_item_by_its_file_name(handlers, tmp_path):
 
 @pytest.mark.usefixtures("no_network")
 def test_a_ui_user_sees_one_reason_for_every_network_failure(handlers, fake_qa, monkeypatch):
-    from helpers_http import LocalServer
+    from helpers.web import LocalServer
 
     from qa.settings import get_settings
 
@@ -673,7 +666,7 @@ def test_serving_beyond_loopback_needs_a_login(fake_qa, capsys):
 @pytest.mark.usefixtures("no_network")
 def test_one_click_of_ingest_shares_its_url_count_deadline_and_upload_bytes(fake_qa, tmp_path):
     # The UI ingests item by item; the limits are one click's, not one item's.
-    from helpers_http import LocalServer
+    from helpers.web import LocalServer
 
     store = fake_qa.settings.store
     store.allow_private_urls, store.max_urls_per_request = True, 3
@@ -932,3 +925,9 @@ def test_a_free_or_remote_model_shows_no_queue_line(local, gate, handlers):
     # Local: every answer waits in the model's queue, with its place shown, not in Gradio's.
     assert limits[local.qa]["respond"] is None and limits[local.qa]["ask_api"] is None
     assert limits[handlers.qa]["respond"] == "default"
+
+
+def test_the_header_counts_in_words_a_reader_would_write():
+    assert ui.counted([{}], []) == "1 article"  # a pasted page with no outlet line
+    assert ui.counted([{}, {}], ["Harbor Gazette"]) == "2 articles from 1 outlet"
+    assert ui.counted([{}] * 20, ["a", "b"]) == "20 articles from 2 outlets"

@@ -31,9 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from conftest import FakeEmbeddings  # noqa: E402
 from fuzz_corpus import check, make_corpus  # noqa: E402
-from helpers_http import LocalServer  # noqa: E402
+from helpers import FakeEmbeddings  # noqa: E402
+from helpers.web import LocalServer  # noqa: E402
 
 from qa.settings import get_settings  # noqa: E402
 from vectorstore.load import load_sources  # noqa: E402

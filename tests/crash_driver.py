@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import SAMPLES, FakeEmbeddings  # noqa: E402
+from helpers import SAMPLES, FakeEmbeddings  # noqa: E402
 
 WORDS = [
     "harbor",

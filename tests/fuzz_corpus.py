@@ -1,7 +1,7 @@
 """A seeded corpus of malformed inputs with valid articles mixed in, and what each must give.
 
     corpus = make_corpus(tmp_path / "in", count=240, seed=7, base_url=server.base_url)
-    server.routes.update(corpus.routes)      # server: a tests/helpers_http.py LocalServer
+    server.routes.update(corpus.routes)      # server: a tests/helpers/web.py LocalServer
     report = store.ingest(load_sources(corpus.sources, timeout=1, allow_private=True))
     outcome = check(corpus, report.failed, store)
 

@@ -1,5 +1,5 @@
 import pytest
-from conftest import TESLA_ID
+from helpers import TESLA_ID
 
 from qa.prompts import CANNOT_ANSWER
 
@@ -70,7 +70,7 @@ def test_empty_question_is_an_error(fake_qa):
 
 
 def test_download_limits_come_from_settings(settings, fake_embeddings, fake_chat):
-    from helpers_http import LocalServer
+    from helpers.web import LocalServer
 
     from qa.chain import NewsQA
 

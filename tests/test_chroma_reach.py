@@ -17,7 +17,7 @@ import chromadb
 import httpx
 import pytest
 from chromadb.config import Settings as ChromaSettings
-from conftest import free_port
+from helpers import free_port
 
 from vectorstore.config import StoreSettings
 from vectorstore.errors import StoreError

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SAMPLES, TESLA_ID, free_port
+from helpers import SAMPLES, TESLA_ID, free_port
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_ingest_ask_and_list(env, tmp_path):
 
 
 def test_ingest_fetches_from_the_own_network_only_when_allowed(env):
-    from helpers_http import LocalServer
+    from helpers.web import LocalServer
 
     page = (
         "<html><body><article><p>The intranet says the Quay Street library opens in June, a "

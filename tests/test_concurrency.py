@@ -14,7 +14,7 @@ import time
 from typing import ClassVar
 
 import pytest
-from conftest import ROOT, FakeChatModel
+from helpers import ROOT, FakeChatModel
 
 import ui
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ANSWER_KEYS, CITATION_KEYS, SAMPLES, SHARED, TESLA_ID
+from helpers import ANSWER_KEYS, CITATION_KEYS, SAMPLES, SHARED, TESLA_ID
 
 pytestmark = pytest.mark.slow
 SEED_TXT = SHARED / "seed" / "tesla-china-2024-04-29.txt"

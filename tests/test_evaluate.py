@@ -7,7 +7,7 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import SAMPLE_QA, SAMPLES, FakeChatModel, FakeEmbeddings
+from helpers import SAMPLE_QA, SAMPLES, FakeChatModel, FakeEmbeddings
 
 from qa.evaluate import (
     CONFIGS,

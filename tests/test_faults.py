@@ -22,7 +22,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-from conftest import SAMPLES, TESLA_ID
+from helpers import SAMPLES, TESLA_ID
 
 import ui
 from qa import models

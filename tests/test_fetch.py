@@ -18,8 +18,8 @@ import zlib
 
 import httpx
 import pytest
-from conftest import TESLA_ID, FakeChatModel, FakeEmbeddings
-from helpers_http import LocalServer, chunked
+from helpers import TESLA_ID, FakeChatModel, FakeEmbeddings
+from helpers.web import LocalServer, chunked
 
 from qa.chain import NewsQA
 from vectorstore import fetch

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import FakeChatModel, FakeEmbeddings
 from fuzz_corpus import Corpus, check, html_page, make_corpus
-from helpers_http import LocalServer
+from helpers import FakeChatModel, FakeEmbeddings
+from helpers.web import LocalServer
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 

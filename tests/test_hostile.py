@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES, TESLA_ID
+from helpers import SAMPLES, TESLA_ID
 from langchain_core.messages import HumanMessage
 
 import ui

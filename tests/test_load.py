@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers_http import LocalServer
+from helpers.web import LocalServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import TESLA_ID
+from helpers import TESLA_ID
 
 from vectorstore.store import MAX_FIELD_CHARS, _allocated_bytes
 

@@ -10,7 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import ROOT, SAMPLES, TESLA_ID, FakeEmbeddings
+from helpers import ROOT, SAMPLES, TESLA_ID, FakeEmbeddings
 
 from qa.chain import NewsQA
 from vectorstore.embed import LocalEmbeddings, make_embeddings

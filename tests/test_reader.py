@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TESLA_ID
+from helpers import TESLA_ID
 
 from qa import reader
 from qa.context import focus

@@ -160,7 +160,7 @@ def test_search_honours_outlet_and_date_filters(settings, fake_embeddings):
 _HOLDER = """
 import sys, time
 sys.path.insert(0, {tests!r})
-from conftest import FakeEmbeddings
+from helpers import FakeEmbeddings
 from vectorstore.config import StoreSettings
 from vectorstore.store import NewsStore
 store = NewsStore(StoreSettings(path={path!r}), FakeEmbeddings())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
+from helpers import free_port
 
 from vectorstore.types import Article
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import base64
 import re
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import FakeChatModel, SlowChatModel
-from helpers_http import LocalServer
+from helpers import FakeChatModel, SlowChatModel, free_port
+from helpers.web import LocalServer
 
 import ui
 from qa.chain import NewsQA
@@ -29,12 +28,6 @@ BAIDU_SENTENCE = (
     "license to collect data on China's public roads."
 )
 TIMEOUT = 120_000  # ms; generous: CI machines are shared and the page waits on ingestion
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,8 @@ from vectorstore.keyword import KeywordIndex, tokenize
 from vectorstore.store import NewsStore, StoreLock
 from vectorstore.types import Filters, date_to_timestamp
 
+from .settings import HybridParams
+
 Scored = list[tuple[Document, float]]
 
 
@@ -91,26 +93,6 @@ class DenseRetriever(_NewsRetriever):
         self, query: str, k: int, filters: Filters | None = None, question_date: str | None = None
     ) -> Scored:
         return self.store.search(query, k=k, filters=filters)
-
-
-@dataclass
-class HybridParams:
-    """Fusion and reranking weights (measured on realtimeqa-dev; see docs/retrieval.md)."""
-
-    candidates: int = 60  # fetched from each ranker
-    rrf_k: int = 60
-    dense_weight: float = 1.0
-    keyword_weight: float = 1.0
-    window_weight: float = 1.0  # weight of the rankings fetched inside the date window
-    window_dense: bool = False  # also search Chroma inside the window (slower, and no better)
-    rerank: bool = True
-    match_weight: float = 0.3  # share of the question's names and numbers found in the passage
-    title_weight: float = 0.2  # share of the question's content words found in the title
-    date_weight: float = 0.5  # publication date within the window before the question date
-    date_window: tuple[int, int] = (-1, 7)  # days before the question date (negative: after)
-    date_decay: float = 14.0  # days over which the date prior fades outside the window
-    article_weight: float = 0.0  # the fused scores of all the article's candidates, summed
-    max_per_article: int | None = 3  # passages per article in the result (None: no limit)
 
 
 @dataclass
@@ -414,7 +396,7 @@ def make_retriever(store: NewsStore, settings) -> Retriever:
         store.changes.repaired()
     if index not in store.listeners:
         store.listeners.append(index)
-    return HybridRetriever(store, index)
+    return HybridRetriever(store, index, settings.hybrid)
 
 
 # --- errors ---------------------------------------------------------------------------------

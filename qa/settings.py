@@ -7,8 +7,10 @@ the working folder) may hold the same keys in sections: `[llm] provider = "ollam
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +20,30 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettin
 from vectorstore.config import StoreSettings, default_data_dir
 
 from .errors import InvalidSettings
+
+
+@dataclass
+class HybridParams:
+    """Fusion and reranking weights of hybrid retrieval (docs/retrieval.md: tuned on realtimeqa).
+
+    Set as `retrieval.hybrid`: `NEWSQA_RETRIEVAL__HYBRID__DATE_WEIGHT=0.3`, or
+    `[retrieval.hybrid]` in the TOML file.
+    """
+
+    candidates: int = 60  # fetched from each ranker
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    window_weight: float = 1.0  # weight of the rankings fetched inside the date window
+    window_dense: bool = False  # also search Chroma inside the window (slower, and no better)
+    rerank: bool = True
+    match_weight: float = 0.3  # share of the question's names and numbers found in the passage
+    title_weight: float = 0.2  # share of the question's content words found in the title
+    date_weight: float = 0.5  # publication date within the window before the question date
+    date_window: tuple[int, int] = (-1, 7)  # days before the question date (negative: after)
+    date_decay: float = 14.0  # days over which the date prior fades outside the window
+    article_weight: float = 0.0  # the fused scores of all the article's candidates, summed
+    max_per_article: int | None = 3  # passages per article in the result (None: no limit)
 
 
 class RetrievalSettings(BaseModel):
@@ -40,6 +66,10 @@ class RetrievalSettings(BaseModel):
         ge=0,
         description="Characters of each passage the model reads: its sentences that share the "
         "most words with the question, with their neighbours (0: the whole chunk).",
+    )
+    hybrid: HybridParams = Field(
+        default_factory=HybridParams,
+        description="Fusion and reranking weights of the hybrid mode (HybridParams).",
     )
 
 
@@ -204,7 +234,7 @@ def describe(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         name = ".".join(str(part) for part in err["loc"])
-        if err["type"] == "extra_forbidden":
+        if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             known = _field_names(err["loc"][:-1])
             near = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
             hint = f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(known)}"
@@ -219,13 +249,20 @@ def describe(exc: ValidationError) -> str:
 
 
 def _field_names(path: tuple) -> list[str]:
-    model: type[BaseModel] = Settings
+    model: type = Settings
     for part in path:
-        field = model.model_fields.get(str(part))
-        if field is None or not isinstance(field.annotation, type):
+        field = _fields(model).get(str(part))
+        if field is None or not isinstance(field, type):
             return []
-        model = field.annotation
-    return sorted(model.model_fields)
+        model = field
+    return sorted(_fields(model))
+
+
+def _fields(model: type) -> dict[str, object]:
+    """A settings model's or dataclass's field names and their types."""
+    if dataclasses.is_dataclass(model):
+        return {f.name: f.type for f in dataclasses.fields(model)}
+    return {name: f.annotation for name, f in getattr(model, "model_fields", {}).items()}
 
 
 def get_settings(settings: Settings | dict | None = None) -> Settings:

@@ -58,3 +58,11 @@ def test_help_does_not_load_the_pipeline():
     code = f"import sys, qa.cli; qa.cli.build_parser(); print(sorted({heavy} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_hybrid_weights_are_settings(monkeypatch):
+    monkeypatch.setenv("NEWSQA_RETRIEVAL__HYBRID__DATE_WEIGHT", "0.3")
+    hybrid = Settings(retrieval={"hybrid": {"date_window": [0, 5]}}).retrieval.hybrid
+    assert hybrid.date_weight == 0.3 and hybrid.date_window == (0, 5)
+    with pytest.raises(InvalidSettings, match="'retrieval.hybrid.date_wieght'; did you mean"):
+        Settings(retrieval={"hybrid": {"date_wieght": 1.0}})

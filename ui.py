@@ -1,8 +1,7 @@
 """The Gradio web UI: a chat that streams cited answers, filters, and an Articles tab to ingest.
 
-    python ui.py                       # http://127.0.0.1:7860
-    python ui.py --host 0.0.0.0 --auth-file logins.txt   # USER:PASSWORD lines
-    newsqa ui
+    newsqa ui                          # http://127.0.0.1:7860 (python ui.py: the same command)
+    newsqa ui --host 0.0.0.0 --auth-file logins.txt   # USER:PASSWORD lines
 
 A thin skin over `NewsQA`: every answer, citation and ingestion result comes from it; this module
 only renders them. Article text is written by strangers, so everything taken from an article is
@@ -35,12 +34,14 @@ from urllib.parse import urlsplit
 
 import gradio as gr
 
+from qa import cli
 from qa.chain import NewsQA
+from qa.cli import SAMPLES
 from qa.errors import InvalidSettings, QueueFull
 from qa.markers import ONE
 from qa.model_queue import Ticket
 from qa.retrieve import question_date_for
-from qa.settings import UISettings, get_settings
+from qa.settings import Settings, UISettings
 from qa.types import Answer, Source, web_url
 from webguard import WILDCARDS, HostCheck, Logins, allowed_hosts, hostname
 
@@ -973,29 +974,6 @@ def login_for(host: str, share: bool, auth, allow_no_auth: bool):
     return credentials
 
 
-def add_login_arguments(parser: argparse.ArgumentParser) -> None:
-    """--auth-file, --auth and --no-auth, for `python ui.py` and `newsqa ui`."""
-    login = parser.add_mutually_exclusive_group()
-    login.add_argument(
-        "--auth-file",
-        type=Path,
-        metavar="PATH",
-        help="require a login from this file of USER:PASSWORD lines (or set NEWSQA_UI__AUTH); "
-        "needed to serve beyond 127.0.0.1",
-    )
-    login.add_argument(
-        "--auth",
-        metavar="USER:PASSWORD",
-        help="require this login; it shows in `ps`, so prefer --auth-file or NEWSQA_UI__AUTH",
-    )
-    login.add_argument(
-        "--no-auth",
-        action="store_true",
-        help="serve beyond 127.0.0.1 without a login, on purpose (anyone who reaches it may use "
-        "it, and ingest)",
-    )
-
-
 def launch(
     qa: NewsQA,
     host: str = "127.0.0.1",
@@ -1061,32 +1039,24 @@ def launch(
     return demo
 
 
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    """`newsqa ui`: check the login, fill an empty store with the samples, serve until stopped."""
+    login = login_text(args.auth, args.auth_file, settings.ui)
+    if args.auth:
+        print(AUTH_IN_PS, file=sys.stderr)
+    login_for(args.host, False, login, args.no_auth)  # refuse before doing any work
+    qa = NewsQA(settings)
+    if qa.count() == 0 and not args.no_samples and SAMPLES.is_dir():
+        print(
+            f"The store is empty: ingesting the sample corpus from {SAMPLES} ...", file=sys.stderr
+        )
+        print(qa.ingest([str(SAMPLES)]).summary(), file=sys.stderr)
+    return launch(qa, host=args.host, port=args.port, auth=login, allow_no_auth=args.no_auth) or 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python ui.py [--host H] [--port N] [--store DIR] [--auth-file PATH | --no-auth]`."""
-    parser = argparse.ArgumentParser(prog="python ui.py", description="Serve the newsqa web UI.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    parser.add_argument("--store", type=Path, help="store folder (default: from settings)")
-    add_login_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        settings = get_settings({"store": {"path": args.store}} if args.store else None)
-        login = login_text(args.auth, args.auth_file, settings.ui)
-        if args.auth:
-            print(AUTH_IN_PS, file=sys.stderr)
-        login_for(args.host, False, login, args.no_auth)  # before any model or store opens
-        qa = NewsQA(settings)
-        if qa.store.count() == 0:
-            print(
-                "The store is empty: add articles in the Articles tab, or run "
-                "`newsqa ingest samples/news`.",
-                file=sys.stderr,
-            )
-        launch(qa, host=args.host, port=args.port, auth=login, allow_no_auth=args.no_auth)
-    except Exception as exc:  # the edge: one clear line, no traceback
-        print(f"ui: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    """`python ui.py [OPTIONS]`: the same command as `newsqa ui [OPTIONS]`."""
+    return cli.main(["ui", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -44,15 +44,17 @@ def _common(
     g.add_argument("--base-url", help="server URL for the openai/ollama providers")
 
 
-def _login(parser: argparse.ArgumentParser) -> None:
-    """The login options of `newsqa ui` (as `python ui.py` takes them; not imported from ui.py,
-    which would load gradio for every command)."""
+def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `newsqa ui` (and `python ui.py`, the same command); no Gradio import."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     g = parser.add_mutually_exclusive_group()
     g.add_argument(
         "--auth-file",
         type=Path,
         metavar="PATH",
-        help="require a login from this file of USER:PASSWORD lines (or set NEWSQA_UI__AUTH)",
+        help="require a login from this file of USER:PASSWORD lines (or set NEWSQA_UI__AUTH); "
+        "needed to serve beyond 127.0.0.1",
     )
     g.add_argument(
         "--auth",
@@ -62,8 +64,15 @@ def _login(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--no-auth",
         action="store_true",
-        help="serve beyond 127.0.0.1 without a login (anyone who reaches it may use it)",
+        help="serve beyond 127.0.0.1 without a login, on purpose (anyone who reaches it may use "
+        "it, and ingest)",
     )
+    parser.add_argument(
+        "--no-samples",
+        action="store_true",
+        help="do not ingest the sample corpus into an empty store",
+    )
+    _common(parser)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -145,15 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "ui", help="serve the web UI (ingests the sample corpus into an empty store)"
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    _login(p)
-    p.add_argument(
-        "--no-samples",
-        action="store_true",
-        help="do not ingest the sample corpus into an empty store",
-    )
-    _common(p)
+    add_ui_arguments(p)
 
     p = sub.add_parser("eval", help="score answers against a gold question/answer set")
     _common(p, store_default="OUT/store")
@@ -235,23 +236,14 @@ def cmd_articles(args, settings: Settings) -> int:
 
 
 def cmd_ui(args, settings: Settings) -> int:
-    import ui
+    """Serve the web UI: the `ui` command that ui.py registers (pyproject's newsqa.commands), so
+    this layer never imports the one above it."""
+    from importlib.metadata import entry_points
 
-    from . import NewsQA
-
-    login = ui.login_text(args.auth, args.auth_file, settings.ui)
-    if args.auth:
-        print(ui.AUTH_IN_PS, file=sys.stderr)
-    ui.login_for(args.host, False, login, args.no_auth)  # refuse before doing any work
-    qa = NewsQA(settings)
-    if qa.count() == 0 and not args.no_samples and SAMPLES.is_dir():
-        print(
-            f"The store is empty: ingesting the sample corpus from {SAMPLES} ...", file=sys.stderr
-        )
-        print(qa.ingest([str(SAMPLES)]).summary(), file=sys.stderr)
-    return (
-        ui.launch(qa, host=args.host, port=args.port, auth=login, allow_no_auth=args.no_auth) or 0
-    )
+    found = entry_points(group="newsqa.commands", name="ui")
+    if not found:
+        raise NewsQAError("the web UI is not installed with this copy of newsqa: run `make setup`")
+    return next(iter(found)).load()(args, settings)
 
 
 def cmd_eval(args, settings: Settings) -> int:

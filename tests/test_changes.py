@@ -139,7 +139,7 @@ def test_a_second_process_on_one_folder_keeps_a_keyword_index_of_its_own(
     # Within one process the lock is shared, so a second process is what is refused.
     code = (
         "from qa.settings import get_settings; from qa.retrieve import make_retriever;"
-        "from vectorstore.store import NewsStore; from tests.conftest import FakeEmbeddings;"
+        "from vectorstore.store import NewsStore; from tests.helpers import FakeEmbeddings;"
         f"s = get_settings({{'store': {{'path': {str(settings.store.path)!r}, "
         f"'chroma_host': '127.0.0.1', 'chroma_port': {chroma_server.port}}}}});"
         "r = make_retriever(NewsStore(s.store, FakeEmbeddings()), s.retrieval);"

@@ -38,7 +38,7 @@ from vectorstore.keyword import KeywordIndex, tokenize
 from vectorstore.store import NewsStore, StoreLock
 from vectorstore.types import Filters, date_to_timestamp
 
-from .settings import HybridParams
+from .settings import HybridParams, RetrievalSettings
 
 Scored = list[tuple[Document, float]]
 
@@ -382,7 +382,7 @@ def _own_keyword_index(store: NewsStore) -> KeywordIndex:
     return KeywordIndex.for_store(store.settings)
 
 
-def make_retriever(store: NewsStore, settings) -> Retriever:
+def make_retriever(store: NewsStore, settings: RetrievalSettings) -> Retriever:
     """The retriever `settings.mode` names; hybrid opens (and repairs) the keyword index and
     attaches it to the store so every later write reaches it."""
     if settings.mode == "dense":

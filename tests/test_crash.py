@@ -19,6 +19,7 @@ from crash_driver import make_corpus, open_qa
 
 from qa.models import _remove_dead_parts
 from qa.retrieve import make_retriever
+from qa.settings import RetrievalSettings
 from vectorstore.config import StoreSettings
 from vectorstore.keyword import KeywordIndex
 from vectorstore.store import NewsStore
@@ -86,14 +87,10 @@ def test_index_killed_mid_ingest_opens_and_sync_makes_it_the_collection(tmp_path
     ]
 
 
-class _Retrieval:
-    mode = "hybrid"
-
-
 def test_unreadable_index_is_rebuilt_from_the_collection(tmp_path, fake_embeddings):
     settings = StoreSettings(path=tmp_path / "store")
     store = NewsStore(settings, fake_embeddings)
-    index = make_retriever(store, _Retrieval()).index
+    index = make_retriever(store, RetrievalSettings(mode="hybrid")).index
     store.ingest(
         [
             Article(title=f"Story {n}", text=f"The mayor of Town{n} spoke.", id=f"s{n}")
@@ -104,7 +101,7 @@ def test_unreadable_index_is_rebuilt_from_the_collection(tmp_path, fake_embeddin
     assert len(index) == 3
     (tmp_path / "store" / "keyword" / "meta.json").write_text("{")  # a damaged disk
     with pytest.warns(UserWarning, match="unreadable"):
-        reopened = make_retriever(store, _Retrieval()).index
+        reopened = make_retriever(store, RetrievalSettings(mode="hybrid")).index
     assert reopened.ids() == {"s0:0", "s1:0", "s2:0"}
 
 

@@ -36,7 +36,6 @@ import gradio as gr
 
 from qa import cli
 from qa.chain import NewsQA
-from qa.cli import SAMPLES
 from qa.errors import InvalidSettings, QueueFull
 from qa.markers import ONE
 from qa.model_queue import Ticket
@@ -1046,11 +1045,12 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         print(AUTH_IN_PS, file=sys.stderr)
     login_for(args.host, False, login, args.no_auth)  # refuse before doing any work
     qa = NewsQA(settings)
-    if qa.count() == 0 and not args.no_samples and SAMPLES.is_dir():
+    if qa.count() == 0 and not args.no_samples and cli.SAMPLES.is_dir():
         print(
-            f"The store is empty: ingesting the sample corpus from {SAMPLES} ...", file=sys.stderr
+            f"The store is empty: ingesting the sample corpus from {cli.SAMPLES} ...",
+            file=sys.stderr,
         )
-        print(qa.ingest([str(SAMPLES)]).summary(), file=sys.stderr)
+        print(qa.ingest([str(cli.SAMPLES)]).summary(), file=sys.stderr)
     return launch(qa, host=args.host, port=args.port, auth=login, allow_no_auth=args.no_auth) or 0
 
 

@@ -11,10 +11,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import get_args
 
 from .errors import EmptyStore, NewsQAError
 from .eval_options import add_eval_arguments
-from .settings import Settings, get_settings
+from .settings import LLMSettings, Settings, get_settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "news"
 EPILOG = """settings: every option has an environment variable (NEWSQA_STORE__PATH,
@@ -32,16 +33,21 @@ def _common(
     g.add_argument("--chroma-port", type=int, help="port of the Chroma server (default 8000)")
     g.add_argument(
         "--provider",
-        choices=["local", "openai", "ollama", "extractive"],
+        choices=_choices("provider"),
         help="chat model provider (default: local, the bundled Qwen2.5)",
     )
     g.add_argument("--model", help="model name for the openai/ollama providers")
     g.add_argument(
         "--local-model",
-        choices=["qwen2.5-0.5b", "qwen2.5-1.5b"],
+        choices=_choices("local_model"),
         help="bundled model of the local provider (default qwen2.5-1.5b)",
     )
     g.add_argument("--base-url", help="server URL for the openai/ollama providers")
+
+
+def _choices(field: str) -> list[str]:
+    """The values an `llm` setting takes, as its Literal in qa/settings.py spells them."""
+    return list(get_args(LLMSettings.model_fields[field].annotation))
 
 
 def add_ui_arguments(parser: argparse.ArgumentParser) -> None:

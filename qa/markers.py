@@ -14,6 +14,7 @@ MARKER = re.compile(rf"\s*\[({BODY})\]")  # with the space before it: cut from a
 BARE = re.compile(rf"\[{BODY}\]")  # the marker alone: blanked when text is scored
 TRAILING = re.compile(rf"([.!?])\s*((?:\[{BODY}\]\s*)+)")  # "... sentence. [1][2]"
 ONE = re.compile(r"\[(\d+)\]")  # a verified answer's single-number marker
+_SPACED_ONE = re.compile(r"\s*\[\d+\]")
 
 
 def numbers(text: str) -> list[int]:
@@ -22,5 +23,9 @@ def numbers(text: str) -> list[int]:
 
 
 def unmarked(text) -> str:
-    """`text` without its verified `[n]` markers (and the space before each)."""
-    return re.sub(r"\s*\[\d+\]", "", str(text or ""))
+    """`text` without its verified `[n]` markers (and the space before each).
+
+    For the conversation a question is rewritten from: a small model copies an answer's markers
+    into its rewrite, which then searches for them.
+    """
+    return _SPACED_ONE.sub("", str(text or ""))

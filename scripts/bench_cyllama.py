@@ -229,14 +229,15 @@ def cmd_run(args) -> None:
             eng.read(prefix, 0, 0)  # the steady state: the shared part already read
             runner = run_sequential if mode == "sequential" else run_batched
             f, d, out = runner(eng, prefix, suffixes, args.max_tokens)
-            row = summary(f, d) | {
+            measured = summary(f, d)
+            row = measured | {
                 "prefix_tokens": keep,
                 "suffix_tokens_mean": round(statistics.mean(len(s) for s in suffixes)),
                 "answers": out,
             }
             result[f"{mode}-{n}"] = row
             print(
-                f"cyllama {result['cyllama']} {mode:10s} x{n}: {json.dumps(summary(f, d))}",
+                f"cyllama {result['cyllama']} {mode:10s} x{n}: {json.dumps(measured)}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -13,8 +13,9 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda, RunnablePassthrough
 
+from vectorstore.chroma import store_errors
 from vectorstore.embed import make_embeddings
-from vectorstore.load import load_sources
+from vectorstore.ingest.load import load_sources
 from vectorstore.store import NewsStore
 from vectorstore.types import Article, Filters, IngestReport
 
@@ -34,7 +35,7 @@ from .prompts import (
     format_sources,
     prompt_text,
 )
-from .retrieve import Retriever, make_retriever, store_errors
+from .retrieve import Retriever, make_retriever
 from .settings import Settings, get_settings
 from .types import Answer, Source, web_url
 

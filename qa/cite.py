@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vectorstore.text import split_sentences
+from vectorstore.ingest.text import split_sentences
 
 from .markers import MARKER, TRAILING, numbers
 from .prompts import CANNOT_ANSWER, is_hostile

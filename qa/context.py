@@ -8,7 +8,7 @@ source's full text is kept on the `Source` for citations and the UI; only the pr
 
 from __future__ import annotations
 
-from vectorstore.text import split_sentences
+from vectorstore.ingest.text import split_sentences
 
 from .prompts import prompt_text
 from .reader import question_body, stems

@@ -26,7 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vectorstore.files import write_atomic
-from vectorstore.load import load_sources
+from vectorstore.ingest.load import load_sources
 from vectorstore.types import Article, Failure
 
 from . import metrics, report

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vectorstore.text import split_sentences
+from vectorstore.ingest.text import split_sentences
 
 from .cite import Embed, content_words
 from .types import Source

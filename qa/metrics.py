@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from vectorstore.text import split_sentences
+from vectorstore.ingest.text import split_sentences
 
 from .cite import Embed, content_words, split_answer
 from .markers import BARE

@@ -15,7 +15,7 @@ import unicodedata
 
 from langchain_core.prompts import ChatPromptTemplate
 
-from vectorstore.text import split_paragraphs, split_sentences
+from vectorstore.ingest.text import split_paragraphs, split_sentences
 
 CANNOT_ANSWER = "I can't answer that from these articles."
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vectorstore.text import split_sentences
+from vectorstore.ingest.text import split_sentences
 
 from .cite import Embed, is_refusal, passage_units
 from .markers import MARKER, numbers

@@ -11,31 +11,19 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
-import sqlite3
-import tempfile
-import warnings
-import weakref
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
-from pathlib import Path
 from typing import Protocol
 
-import httpx
-import numpy as np
-from chromadb.errors import ChromaError
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, InstanceOf
 
-from vectorstore.config import StoreSettings
-from vectorstore.errors import StoreError, WrongDimension
-from vectorstore.keyword import KeywordIndex, tokenize
-from vectorstore.store import NewsStore, StoreLock
+from vectorstore.keyword import tokenize
+from vectorstore.store import NewsStore
 from vectorstore.types import Filters, date_to_timestamp
 
 from .settings import HybridParams, RetrievalSettings
@@ -112,17 +100,10 @@ class HybridRetriever(_NewsRetriever):
     metadata gains `retrieval`: the fused score, the rerank features and the final score.
     """
 
-    index: InstanceOf[KeywordIndex]
     params: InstanceOf[HybridParams]
 
-    def __init__(
-        self,
-        store: NewsStore,
-        index: KeywordIndex,
-        params: HybridParams | None = None,
-        **kwargs,
-    ) -> None:
-        super().__init__(store=store, index=index, params=params or HybridParams(), **kwargs)
+    def __init__(self, store: NewsStore, params: HybridParams | None = None, **kwargs) -> None:
+        super().__init__(store=store, params=params or HybridParams(), **kwargs)
 
     def retrieve(
         self, query: str, k: int, filters: Filters | None = None, question_date: str | None = None
@@ -148,24 +129,13 @@ class HybridRetriever(_NewsRetriever):
             scopes.append(window)
         for scope in scopes:
             if scope is filters or self.params.window_dense:
-                found.dense.append(self.store.search_by_vector(found.vector, n, scope))
-            found.keyword.append(self.index.search(query, n, scope))
+                found.dense.append(self.store.search_dense(found.vector, n, scope))
+            found.keyword.append(self.store.search_keyword(query, n, scope))
         return found
 
     def _fetch(self, ids: list[str], vector: list[float]) -> dict[str, tuple[Document, float]]:
         """Keyword-only candidates from Chroma, with their cosine similarity to the question."""
-        if not ids:
-            return {}
-        got = self.store.collection.get(ids=ids, include=["documents", "metadatas", "embeddings"])
-        q = np.asarray(vector, dtype=np.float32)
-        out = {}
-        for i, text, meta, emb in zip(
-            got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
-        ):
-            e = np.asarray(emb, dtype=np.float32)
-            sim = float(e @ q / ((np.linalg.norm(e) * np.linalg.norm(q)) or 1.0))
-            out[i] = (Document(page_content=text, metadata=meta, id=i), sim)
-        return out
+        return {d.id: (d, sim) for d, sim in self.store.get_scored(ids, vector)}
 
 
 # --- fusion and ranking ---------------------------------------------------------------------
@@ -360,81 +330,10 @@ def _day(iso: str | None) -> date | None:
 
 
 # --- construction from settings -------------------------------------------------------------
-def _own_keyword_index(store: NewsStore) -> KeywordIndex:
-    """With a Chroma server, this process's keyword index: in store.path (which holds nothing
-    else), locked so that one process writes it; when another newsqa process has it
-    (`newsqa ask` beside the UI), one of its own in a temporary folder, built from the
-    collection and deleted at exit."""
-    folder = Path(store.settings.path)
-    if store.keyword_lock is None:
-        try:
-            store.keyword_lock = StoreLock(folder, store.settings.lock_wait)
-        except StoreError:
-            own = Path(tempfile.mkdtemp(prefix="newsqa-keyword-"))
-            weakref.finalize(store, shutil.rmtree, own, ignore_errors=True)
-            warnings.warn(
-                f"the keyword index in {folder / 'keyword'} is in use by another newsqa "
-                f"process; this one keeps its own in {own}, built from the collection (give "
-                "each long-running process a store.path of its own)",
-                stacklevel=3,
-            )
-            return KeywordIndex(own / "keyword")
-    return KeywordIndex.for_store(store.settings)
-
-
 def make_retriever(store: NewsStore, settings: RetrievalSettings) -> Retriever:
-    """The retriever `settings.mode` names; hybrid opens (and repairs) the keyword index and
-    attaches it to the store so every later write reaches it."""
+    """The retriever `settings.mode` names; hybrid has the store open (and repair) its keyword
+    index first."""
     if settings.mode == "dense":
         return DenseRetriever(store)
-    if store.settings.remote:
-        index = _own_keyword_index(store)
-    else:
-        index = KeywordIndex.for_store(store.settings)
-    index.sync(store)
-    if store.changes is not None:
-        store.changes.repaired()
-    if index not in store.listeners:
-        store.listeners.append(index)
-    return HybridRetriever(store, index, settings.hybrid)
-
-
-# --- errors ---------------------------------------------------------------------------------
-_STORE_FAILURES = (StoreError, httpx.HTTPError, OSError, sqlite3.Error, ChromaError)
-
-
-@contextmanager
-def store_errors(settings: StoreSettings) -> Iterator[None]:
-    """Turn a failure to reach or read Chroma into one StoreError naming the store and the fix."""
-    try:
-        yield
-    except _STORE_FAILURES as exc:
-        if isinstance(exc, WrongDimension) or (isinstance(exc, StoreError) and not settings.remote):
-            raise  # the store's own message already names its folder, or the setting at fault
-        raise store_error(exc, settings) from exc
-
-
-def store_error(exc: BaseException, settings: StoreSettings) -> StoreError:
-    """A one-line StoreError: which store failed, why (the innermost cause), how to fix it."""
-    chain = [exc]
-    while chain[-1].__cause__ is not None and len(chain) < 10:
-        chain.append(chain[-1].__cause__)
-    inner = chain[-1]
-    reason = (str(inner).strip().splitlines() or [type(inner).__name__])[0][:120]
-    if not settings.remote:
-        return StoreError(
-            f"the Chroma store in {settings.path} failed ({reason}); check that the "
-            "folder (store.path, NEWSQA_STORE__PATH) is readable, has free space and "
-            "is not in use by another program"
-        )
-    where = settings.chroma_where
-    if any(isinstance(e, httpx.TransportError | OSError) for e in chain) or "connect" in reason:
-        start = (
-            "check store.chroma_host and the API key"
-            if settings.chroma_cloud
-            else f"start it (chroma run --path DIR --host {settings.chroma_host} --port "
-            f"{settings.chroma_port}) or point NEWSQA_STORE__CHROMA_HOST and "
-            "NEWSQA_STORE__CHROMA_PORT at a running one"
-        )
-        return StoreError(f"the {where} is not answering ({reason}); {start}")
-    return StoreError(f"the {where} failed ({reason}); see its log, or restart it")
+    _ = store.keyword  # opened (and repaired) now, before the first question
+    return HybridRetriever(store, settings.hybrid)

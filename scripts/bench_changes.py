@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             "p95_ms": round(1000 * taken[int(0.95 * (len(taken) - 1))], 2),
             "repeats": len(taken),
         }
-        assert retriever.index.search(f"Story {args.articles}", 1)  # it did arrive
+        assert retriever.store.keyword.search(f"Story {args.articles}", 1)  # it did arrive
 
         def read():
             reader._stale_listing()

@@ -65,7 +65,7 @@ MARKER = "zqxvmarker"
 # --- data ----------------------------------------------------------------------------------
 def corpus_chunks(data: Path):
     """The corpus cut as NewsStore cuts it (the default chunk settings)."""
-    from vectorstore.chunk import chunk_article
+    from vectorstore.ingest.chunk import chunk_article
     from vectorstore.config import StoreSettings
 
     settings = StoreSettings(path=Path(tempfile.gettempdir()) / "unused")

@@ -56,7 +56,7 @@ def _pcts(seconds: list[float]) -> dict[str, float]:
 
 
 def _articles(n: int, seed: int = 0):
-    from vectorstore.load import load_sources
+    from vectorstore.ingest.load import load_sources
     from vectorstore.types import Article
 
     items = [a for a in load_sources([str(DATA / "articles.jsonl")]) if isinstance(a, Article)]
@@ -71,7 +71,7 @@ def _questions(n: int, seed: int = 0) -> list[dict]:
 
 # --- ingestion vs the model -----------------------------------------------------------------
 def cmd_ingest(args) -> dict:
-    from vectorstore.chunk import chunk_article
+    from vectorstore.ingest.chunk import chunk_article
     from vectorstore.config import StoreSettings
     from vectorstore.embed import LocalEmbeddings
     from vectorstore.keyword import KeywordIndex
@@ -182,7 +182,7 @@ def _measure(store, index, questions) -> dict:
     from qa.retrieve import HybridRetriever
     from vectorstore.types import Filters
 
-    retriever = HybridRetriever(store, index)
+    retriever = HybridRetriever(store)
     timings: dict[str, list[float]] = {
         "dense": [],
         "bm25": [],
@@ -197,7 +197,7 @@ def _measure(store, index, questions) -> dict:
         text, day = q["question"], q["question_date"]
         vector = store.embeddings.embed_query(text)
         for name, run, arg in (
-            ("dense", lambda v: store.search_by_vector(v, 60), vector),
+            ("dense", lambda v: store.search_dense(v, 60), vector),
             ("bm25", lambda t: index.search(t, 60), text),
             ("hybrid", lambda t: retriever.retrieve(t, 4), text),
             ("hybrid_dated", lambda t: retriever.retrieve(t, 4, question_date=day), text),  # noqa: B023

@@ -57,7 +57,7 @@ class _ChunkLog:
 
 
 def load_articles(path: Path):
-    from vectorstore.load import load_sources
+    from vectorstore.ingest.load import load_sources
     from vectorstore.types import Failure
 
     articles = []
@@ -91,7 +91,7 @@ def model_speed(embeddings, chunks, batch_size: int) -> float:
 
 
 def cmd_ingest(args) -> None:
-    from vectorstore.chunk import chunk_article
+    from vectorstore.ingest.chunk import chunk_article
     from vectorstore.embed import LocalEmbeddings
     from vectorstore.store import NewsStore
 
@@ -248,9 +248,7 @@ def cmd_cache(args) -> None:
     for n, q in enumerate(questions):
         entry = {}
         for window in WINDOWS:
-            retriever = HybridRetriever(
-                store, index, HybridParams(candidates=POOL, date_window=window)
-            )
+            retriever = HybridRetriever(store, HybridParams(candidates=POOL, date_window=window))
             found = retriever.candidates(q["question"], None, q["question_date"])
             if not entry:
                 entry["dense"] = [[d.id for d, _ in found.dense[0]]]
@@ -377,7 +375,7 @@ def cmd_maxsim(args) -> None:
     import numpy as np
 
     from qa.retrieve import Candidates, HybridParams, fuse, rank
-    from vectorstore.text import split_sentences
+    from vectorstore.ingest.text import split_sentences
 
     tuner = Tuner(args)
     store, _, embeddings = open_store(args, with_index=False)
@@ -447,9 +445,7 @@ def run_config(name, overrides, store, index, questions, depth: int = 60):
             options = dict(overrides)
             day = None if options.pop("no_date", False) else q.get("question_date")
             params = HybridParams(**{**options, "max_per_article": None})
-            found = HybridRetriever(store, index, params).retrieve(
-                q["question"], depth, question_date=day
-            )
+            found = HybridRetriever(store, params).retrieve(q["question"], depth, question_date=day)
             ids = [d.id for d, _ in found]
         seconds.append(time.perf_counter() - start)
         ranked.append(distinct_articles(ids))

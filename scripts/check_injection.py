@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.prompts import format_sources, is_hostile  # noqa: E402
-from vectorstore.text import split_sentences  # noqa: E402
+from vectorstore.ingest.text import split_sentences  # noqa: E402
 
 REALTIMEQA = ROOT.parent / "shared" / "data" / "realtimeqa-dev" / "articles.jsonl"
 FACT = (

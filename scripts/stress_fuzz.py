@@ -36,7 +36,7 @@ from helpers import FakeEmbeddings  # noqa: E402
 from helpers.web import LocalServer  # noqa: E402
 
 from qa.settings import get_settings  # noqa: E402
-from vectorstore.load import load_sources  # noqa: E402
+from vectorstore.ingest.load import load_sources  # noqa: E402
 from vectorstore.store import NewsStore  # noqa: E402
 
 MISMATCHES = ("missing_failures", "unexpected_failures", "missing_articles", "unexpected_articles")

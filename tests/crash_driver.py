@@ -209,7 +209,7 @@ def verify(store: Path, reference: Path, embeddings=None) -> dict[str, list]:
         "index_mismatches": [],
         "search_failures": [],
     }
-    index = make_retriever(got.store, got.settings.retrieval).index
+    index = make_retriever(got.store, got.settings.retrieval).store.keyword
     for name, ids in (("raw", raw_index), ("product", index.ids())):
         if ids != set(gm):
             problems["index_mismatches"].append(
@@ -227,7 +227,7 @@ def verify(store: Path, reference: Path, embeddings=None) -> dict[str, list]:
     titles = {m["article_id"]: m["title"] for m in w["metadatas"]}
     for article, title in sorted(titles.items())[:: max(1, len(titles) // 12)]:
         hybrid = [d.metadata["article_id"] for d, _ in got.retriever.retrieve(title, 3)]
-        keyword = [i.rsplit(":", 1)[0] for i, _ in got.retriever.index.search(title, 3)]
+        keyword = [i.rsplit(":", 1)[0] for i, _ in got.retriever.store.keyword.search(title, 3)]
         if hybrid[:1] != [article] or keyword[:1] != [article]:
             problems["search_failures"].append(f"{title!r}: hybrid {hybrid}, bm25 {keyword}")
     return problems
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         progress = _Progress(args.progress)
         qa = open_qa(args.store, SlowEmbeddings(args.sleep, progress))
         if args.index_sleep:
-            _slow_index_writes(qa.retriever.index, args.index_sleep, progress)
+            _slow_index_writes(qa.retriever.store.keyword, args.index_sleep, progress)
         report = qa.ingest(args.sources, progress=False)
         progress("done")
         print(json.dumps({**report.counts(), "failures": [str(f) for f in report.failed]}))

@@ -56,15 +56,15 @@ def test_a_write_by_one_process_reaches_the_others_keyword_index_before_its_next
 ):
     writer, _ = opened(tmp_path, "writer", chroma_server, fake_embeddings)
     reader, retriever = opened(tmp_path, "reader", chroma_server, fake_embeddings)
-    assert retriever.index.search("Quillwort", 5) == []
+    assert retriever.store.keyword.search("Quillwort", 5) == []
 
     article = ferry(STORY * 12)  # several chunks
     report = writer.ingest([article], progress=False)
     assert report.added == [article.id] and report.chunks_written > 2
-    assert retriever.index.search("Quillwort", 5) == []  # not read yet: nothing polls
+    assert retriever.store.keyword.search("Quillwort", 5) == []  # not read yet: nothing polls
     found = retriever.retrieve("Quillwort electric ferry", 3)
     assert found and found[0][0].metadata["article_id"] == article.id
-    first = {cid for cid, _ in retriever.index.search("Quillwort", 50)}
+    first = {cid for cid, _ in retriever.store.keyword.search("Quillwort", 50)}
     assert len(first) == report.chunks_written
     assert [a["id"] for a in reader.articles()] == [article.id]
 
@@ -72,9 +72,11 @@ def test_a_write_by_one_process_reaches_the_others_keyword_index_before_its_next
     shorter = ferry(UPDATE * 2)
     assert writer.ingest([shorter], progress=False).updated == [article.id]
     reader.refresh()
-    assert {cid for cid, _ in retriever.index.search("Quillwort", 50)} == {f"{article.id}:0"}
-    assert retriever.index.search("July battery", 5)[0][0] == f"{article.id}:0"
-    assert retriever.index.search("estuary passengers", 5) == []
+    assert {cid for cid, _ in retriever.store.keyword.search("Quillwort", 50)} == {
+        f"{article.id}:0"
+    }
+    assert retriever.store.keyword.search("July battery", 5)[0][0] == f"{article.id}:0"
+    assert retriever.store.keyword.search("estuary passengers", 5) == []
     assert reader.articles()[0]["chunks"] == 1
 
 
@@ -110,7 +112,7 @@ def test_a_record_from_a_lagging_clock_is_still_read(tmp_path, chroma_server, fa
     finally:
         changes._now_ms = real
     reader.refresh()
-    assert retriever.index.search("tides Thursday", 5)
+    assert retriever.store.keyword.search("tides Thursday", 5)
 
 
 def test_a_write_without_a_record_is_repaired_by_the_periodic_resync(
@@ -124,10 +126,10 @@ def test_a_write_without_a_record_is_repaired_by_the_periodic_resync(
     monkeypatch.setattr(writer.changes, "record", lambda *a, **k: None)
     writer.ingest([ferry(STORY)], progress=False)
     reader.refresh()
-    assert retriever.index.search("Quillwort", 5) == []
+    assert retriever.store.keyword.search("Quillwort", 5) == []
     monkeypatch.setattr(changes.time, "monotonic", lambda: 10**9)  # resync_every has passed
     reader.refresh()
-    assert retriever.index.search("Quillwort", 5)
+    assert retriever.store.keyword.search("Quillwort", 5)
 
 
 def test_a_second_process_on_one_folder_keeps_a_keyword_index_of_its_own(
@@ -143,7 +145,7 @@ def test_a_second_process_on_one_folder_keeps_a_keyword_index_of_its_own(
         f"s = get_settings({{'store': {{'path': {str(settings.store.path)!r}, "
         f"'chroma_host': '127.0.0.1', 'chroma_port': {chroma_server.port}}}}});"
         "r = make_retriever(NewsStore(s.store, FakeEmbeddings()), s.retrieval);"
-        "print(r.index.path); print(len(r.index.search('Quillwort', 5)))"
+        "print(r.store.keyword.path); print(len(r.store.keyword.search('Quillwort', 5)))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr

@@ -21,7 +21,8 @@ from helpers import free_port
 
 from vectorstore.config import StoreSettings
 from vectorstore.errors import StoreError
-from vectorstore.store import NewsStore, make_client
+from vectorstore.chroma import make_client
+from vectorstore.store import NewsStore
 from vectorstore.types import Article
 
 TOKEN = "s3cret-token-value"

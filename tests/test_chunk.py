@@ -1,5 +1,5 @@
-from vectorstore.chunk import chunk_article
-from vectorstore.text import split_sentences
+from vectorstore.ingest.chunk import chunk_article
+from vectorstore.ingest.text import split_sentences
 from vectorstore.types import Article
 
 

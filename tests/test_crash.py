@@ -90,7 +90,7 @@ def test_index_killed_mid_ingest_opens_and_sync_makes_it_the_collection(tmp_path
 def test_unreadable_index_is_rebuilt_from_the_collection(tmp_path, fake_embeddings):
     settings = StoreSettings(path=tmp_path / "store")
     store = NewsStore(settings, fake_embeddings)
-    index = make_retriever(store, RetrievalSettings(mode="hybrid")).index
+    index = make_retriever(store, RetrievalSettings(mode="hybrid")).store.keyword
     store.ingest(
         [
             Article(title=f"Story {n}", text=f"The mayor of Town{n} spoke.", id=f"s{n}")
@@ -101,7 +101,8 @@ def test_unreadable_index_is_rebuilt_from_the_collection(tmp_path, fake_embeddin
     assert len(index) == 3
     (tmp_path / "store" / "keyword" / "meta.json").write_text("{")  # a damaged disk
     with pytest.warns(UserWarning, match="unreadable"):
-        reopened = make_retriever(store, RetrievalSettings(mode="hybrid")).index
+        again = NewsStore(settings, fake_embeddings)  # as the next run opens it
+        reopened = make_retriever(again, RetrievalSettings(mode="hybrid")).store.keyword
     assert reopened.ids() == {"s0:0", "s1:0", "s2:0"}
 
 
@@ -116,7 +117,7 @@ def test_kill_between_chroma_and_index_never_leaves_old_words(tmp_path, fake_emb
     new = Article(title="Ferry report", text="The river tram strike ended today.", id="f1")
     open_qa(store_path, fake_embeddings).store.ingest([old], progress=False)
     qa = open_qa(store_path, fake_embeddings)
-    index = qa.retriever.index
+    index = qa.retriever.store.keyword
 
     def die(chunks):
         raise Killed
@@ -127,9 +128,9 @@ def test_kill_between_chroma_and_index_never_leaves_old_words(tmp_path, fake_emb
     rerun = open_qa(store_path, fake_embeddings)  # opens (and syncs) as the product does
     assert rerun.store.ingest([new], progress=False).unchanged == ["f1"]
     stored = rerun.store.collection.get(ids=["f1:0"], include=["metadatas"])["metadatas"][0]
-    assert rerun.retriever.index.fingerprints()["f1:0"] == stored["fingerprint"]
-    assert [i for i, _ in rerun.retriever.index.search("tram strike", 1)] == ["f1:0"]
-    assert rerun.retriever.index.search("harbor", 1) == []
+    assert rerun.retriever.store.keyword.fingerprints()["f1:0"] == stored["fingerprint"]
+    assert [i for i, _ in rerun.retriever.store.keyword.search("tram strike", 1)] == ["f1:0"]
+    assert rerun.retriever.store.keyword.search("harbor", 1) == []
 
 
 def test_part_files_of_dead_assemblies_are_removed_and_live_ones_kept(tmp_path):

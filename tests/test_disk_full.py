@@ -20,7 +20,8 @@ from crash_driver import SAMPLES, make_corpus, open_qa
 from qa.errors import ModelError
 from qa.models import local_model_path
 from vectorstore.keyword import KeywordIndex
-from vectorstore.store import NewsStore, free_bytes
+from vectorstore.disk import free_bytes
+from vectorstore.store import NewsStore
 from vectorstore.types import Chunk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +78,7 @@ def test_full_disk_fails_clearly_keeps_the_store_readable_and_recovers(tmpfs, tm
     listed = {row["id"] for row in qa.articles()}
     assert listed == set(report.added)
     stored = set(qa.store.collection.get(include=[])["ids"])
-    assert qa.retriever.index.ids() == stored
+    assert qa.retriever.store.keyword.ids() == stored
     first = qa.store.get([sorted(stored)[0]])[0]
     top = qa.retriever.retrieve(first.metadata["title"], 3)
     assert top and top[0][0].metadata["article_id"] == first.metadata["article_id"]

@@ -20,7 +20,7 @@ from qa.evaluate import (
     select_articles,
 )
 from qa.reader import REASONS
-from vectorstore.load import load_sources
+from vectorstore.ingest.load import load_sources
 
 RESULT_KEYS = {
     "id",

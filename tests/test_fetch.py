@@ -22,8 +22,8 @@ from helpers import TESLA_ID, FakeChatModel, FakeEmbeddings
 from helpers.web import LocalServer, chunked
 
 from qa.chain import NewsQA
-from vectorstore import fetch
-from vectorstore.load import load_sources
+from vectorstore.ingest import fetch
+from vectorstore.ingest.load import load_sources
 from vectorstore.types import Article, Failure, article_id
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from qa.chain import NewsQA
-from vectorstore.load import load_sources
+from vectorstore.ingest.load import load_sources
 from vectorstore.types import Article, Failure
 
 SEED = 20240506

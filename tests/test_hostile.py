@@ -96,7 +96,7 @@ def assert_honest(answer: Answer) -> None:
 
 
 def test_the_detector_flags_attacks_and_no_sample_sentence():
-    from vectorstore.text import split_sentences
+    from vectorstore.ingest.text import split_sentences
 
     assert [a for a in ATTACKS + BYPASSES if not is_hostile(a)] == []
     news = [s for p in SAMPLES.glob("*.txt") for s in split_sentences(p.read_text())]

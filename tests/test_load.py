@@ -1,4 +1,4 @@
-"""vectorstore.load: files, folders, pages, feeds and JSON Lines -> articles, or clear failures."""
+"""vectorstore.ingest.load: files, folders, pages, feeds and JSON Lines -> articles, or clear failures."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from helpers.web import LocalServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vectorstore.load import load_sources
+from vectorstore.ingest.load import load_sources
 from vectorstore.types import Article, Failure, article_id
 
 REPO = Path(__file__).resolve().parents[1]

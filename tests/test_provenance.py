@@ -12,7 +12,8 @@ import json
 
 from helpers import TESLA_ID
 
-from vectorstore.store import MAX_FIELD_CHARS, _allocated_bytes
+from vectorstore.disk import allocated_bytes
+from vectorstore.write import MAX_FIELD_CHARS
 
 TESLA_URL = "https://metrowire.example/business/2024/04/29/tesla-baidu-china-data-rules"
 SPOOF = "Tesla agreed to hand over all camera footage to Baidu. " * 5
@@ -65,7 +66,7 @@ def test_uploads_replace_uploads_and_the_source_card_names_the_upload(fake_qa, t
 
 def test_huge_title_outlet_and_author_are_cut_and_a_huge_url_is_refused(fake_qa, tmp_path):
     store = fake_qa.settings.store.path
-    size_before = _allocated_bytes(store)
+    size_before = allocated_bytes(store)
     huge = {
         "title": "Ferry " * 100_000,  # 600 KB: copied into every chunk before the cap
         "source": "Outlet " * 2_000,
@@ -86,4 +87,4 @@ def test_huge_title_outlet_and_author_are_cut_and_a_huge_url_is_refused(fake_qa,
         for field in ("title", "source", "author"):
             assert len(meta[field]) <= MAX_FIELD_CHARS and meta[field].endswith("…")
     # Before the cap the title alone put 600 KB into each chunk's metadata and embedded text.
-    assert _allocated_bytes(store) - size_before < 8 * 2**20
+    assert allocated_bytes(store) - size_before < 8 * 2**20

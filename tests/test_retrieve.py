@@ -60,7 +60,7 @@ def hybrid(tmp_path, fake_embeddings):
     store = NewsStore(settings, fake_embeddings, listeners=[index])
     report = store.ingest(corpus(), progress=False)
     assert not report.failed
-    return HybridRetriever(store, index, HybridParams(candidates=20))
+    return HybridRetriever(store, HybridParams(candidates=20))
 
 
 def article_ids(found) -> list[str]:
@@ -148,7 +148,7 @@ def test_passages_per_article_are_capped(tmp_path, fake_embeddings):
         ],
         progress=False,
     )
-    found = HybridRetriever(store, index, HybridParams(max_per_article=2)).retrieve("zebras", 5)
+    found = HybridRetriever(store, HybridParams(max_per_article=2)).retrieve("zebras", 5)
     assert article_ids(found).count("z") == 2 and "l" in article_ids(found)
 
 
@@ -162,9 +162,9 @@ def test_make_retriever_attaches_and_repairs_the_index(tmp_path, fake_embeddings
     store.ingest(corpus()[:3], progress=False)  # written before any index existed
     retriever = make_retriever(store, RetrievalSettings(mode="hybrid"))
     assert isinstance(retriever, HybridRetriever)
-    assert len(retriever.index) == 3
+    assert len(retriever.store.keyword) == 3
     store.ingest(corpus()[3:], progress=False)  # reaches the index as a listener
-    assert len(retriever.index) == len(corpus())
+    assert len(retriever.store.keyword) == len(corpus())
     assert isinstance(make_retriever(store, RetrievalSettings(mode="dense")), DenseRetriever)
 
 
@@ -196,7 +196,7 @@ def test_a_chroma_server_ingests_and_searches(tmp_path, fake_embeddings, chroma_
     assert not (tmp_path / "local" / "chroma.sqlite3").exists()  # the data lives in the server
     again = store.ingest(corpus(), progress=False)
     assert len(again.unchanged) == len(corpus())
-    found = HybridRetriever(store, index).retrieve("Zorbulon resignation", 2)
+    found = HybridRetriever(store).retrieve("Zorbulon resignation", 2)
     assert article_ids(found)[0] == "zorb"
     assert index.sync(store) == {"added": 0, "removed": 0, "refreshed": 0}
 

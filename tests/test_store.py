@@ -89,12 +89,12 @@ def _many(n: int, words: str = "The council met and voted on the budget.") -> li
 
 
 def test_ingestion_looks_up_stored_chunks_in_batches(settings, fake_embeddings, monkeypatch):
-    from vectorstore import store as store_module
+    from vectorstore import write
 
     store = _store(settings, fake_embeddings)
     counting = _CountingCollection(store.collection)
     monkeypatch.setattr(store, "collection", counting)
-    batch = store_module.LOOKUP_BATCH
+    batch = write.LOOKUP_BATCH
     first = store.ingest(_many(2 * batch + 6), progress=False)
     assert first.counts()["added"] == 2 * batch + 6
     # One `$in` lookup per 32 articles, not one per article, and one look at the stored

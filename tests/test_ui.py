@@ -366,7 +366,7 @@ def test_a_ui_user_sees_one_reason_for_every_network_failure(handlers, fake_qa, 
         blocked = [server.url("/secret"), "http://169.254.169.254/latest/", "http://2852039166/"]
         _, rows = handlers.ingest(None, "\n".join(blocked), progress=no_progress)
         assert [row[2] for row in rows] == ["failed"] * 3 and server.requests == []
-        from vectorstore.fetch import UNREACHABLE  # (after: the unfixed loader has none)
+        from vectorstore.ingest.fetch import UNREACHABLE  # (after: the unfixed loader has none)
 
         assert rows == [[url, "", "failed", UNREACHABLE] for url in blocked]
 

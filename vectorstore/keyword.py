@@ -33,8 +33,8 @@ from pathlib import Path
 import tantivy
 
 from .changes import StoredChunk
+from .disk import free_bytes, is_disk_full
 from .errors import StoreError
-from .store import free_bytes, is_disk_full
 from .types import Filters, date_to_timestamp
 
 _TOKEN = re.compile(r"\w+")
@@ -276,15 +276,7 @@ class KeywordIndex:
         """Make the index hold exactly the collection's chunks: add the missing, drop the extra,
         and re-index any chunk whose article fingerprint differs from the collection's (its text
         changed while this index missed the write: another process, or a crash in between)."""
-        stored: dict[str, str | None] = {}
-        offset = 0
-        while True:
-            got = store.collection.get(include=["metadatas"], limit=page, offset=offset)
-            if not got["ids"]:
-                break
-            for i, meta in zip(got["ids"], got["metadatas"], strict=True):
-                stored[i] = (meta or {}).get("fingerprint")
-            offset += len(got["ids"])
+        stored = store.fingerprints(page)
         mine = self.fingerprints()
         extra = sorted(set(mine) - set(stored))
         missing = sorted(i for i in stored if i not in mine)

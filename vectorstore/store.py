@@ -1,235 +1,42 @@
-"""Chroma (embedded on disk, or a `chroma run` server) with idempotent, per-article upserts."""
+"""The store: one Chroma collection (embedded on disk, or a `chroma run` server) and the BM25
+keyword index kept in step with it, behind one object.
+
+`NewsStore` owns both. Writes go through `ingest` (write.py), which reaches Chroma first and then
+every listener, the keyword index among them; reads are `search_dense`, `search_keyword`, `get`
+and `articles`. With a server, other processes' writes arrive through the change log
+(changes.py) on `refresh`. The client and its errors are in chroma.py, the folder's lock and
+free space in disk.py.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
-import os
 import shutil
-import sys
+import tempfile
 import threading
-import time
 import warnings
 import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
 import chromadb
-import httpx
-from chromadb.config import Settings as ChromaSettings
+import numpy as np
 from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from tqdm import tqdm
 
 from .changes import ChangeLog, StoredChunk, apply
-from .chunk import chunk_article
-from .config import CLOUD_HOST, StoreSettings
+from .chroma import make_client
+from .config import StoreSettings
+from .disk import StoreLock
 from .errors import StoreError, WrongDimension
-from .types import Article, Chunk, Failure, Filters, IngestReport, provenance_kind
-
-# Title, outlet and author are copied into every chunk's embedded text and metadata: a 500 KB
-# title in a 651 KB upload grew the store by 417 MB. Longer values are cut, a URL is refused.
-MAX_FIELD_CHARS = 300
-MAX_URL_CHARS = 2048
-LOOKUP_BATCH = 32  # articles whose stored chunks one ingestion query looks up (`$in`)
-_KIND_SHOWN = {"fetch": "fetched from its URL", "operator": "added by the operator"}
-
-
-def make_client(settings: StoreSettings) -> chromadb.ClientAPI:
-    """A Chroma client: a server when `chroma_host` (or `chroma_cloud`) is set, else a folder."""
-    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-    try:
-        if settings.remote:
-            return _http_client(settings, chroma_settings)
-        settings.path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.path), settings=chroma_settings)
-    except Exception as exc:
-        reason = _no_secrets(exc, settings)
-        raise StoreError(f"cannot open the {settings.chroma_where}: {reason}") from exc
-
-
-def _no_secrets(exc: Exception, settings: StoreSettings) -> str:
-    """The error's text with every configured header value and the API key blanked out."""
-    text = str(exc)
-    secrets = [v.get_secret_value() for v in settings.chroma_headers.values()]
-    if settings.chroma_api_key:
-        secrets.append(settings.chroma_api_key.get_secret_value())
-    for secret in filter(None, secrets):
-        text = text.replace(secret, "***")
-    return text
-
-
-def _http_client(settings: StoreSettings, chroma_settings: ChromaSettings) -> chromadb.ClientAPI:
-    # chromadb's HTTP client waits forever on a server that accepts but never answers (a hung or
-    # stopped process): ask its heartbeat with a deadline first, then bound every later request.
-    headers = {k: v.get_secret_value() for k, v in settings.chroma_headers.items()}
-    verify = settings.chroma_ssl_verify
-    verify = str(verify) if isinstance(verify, Path) else verify  # a CA bundle, or on/off
-    chroma_settings.chroma_server_ssl_verify = verify
-    if settings.chroma_cloud:
-        host, port, ssl = settings.chroma_host or CLOUD_HOST, 443, True
-        if settings.chroma_api_key:
-            headers.setdefault("X-Chroma-Token", settings.chroma_api_key.get_secret_value())
-    else:
-        host, port, ssl = settings.chroma_host, settings.chroma_port, settings.chroma_ssl
-    url = f"{'https' if ssl else 'http'}://{host}:{port}/api/v2/heartbeat"
-    httpx.get(
-        url,
-        headers=headers,
-        timeout=settings.chroma_timeout,
-        verify=verify,
-    ).raise_for_status()
-    if settings.chroma_cloud:
-        client = chromadb.CloudClient(
-            tenant=settings.chroma_tenant,
-            database=settings.chroma_database,
-            api_key=settings.chroma_api_key.get_secret_value() if settings.chroma_api_key else None,
-            settings=chroma_settings,
-            cloud_host=host,
-            cloud_port=port,
-            enable_ssl=True,
-        )
-    else:
-        client = chromadb.HttpClient(
-            host=host,
-            port=port,
-            ssl=ssl,
-            headers=headers or None,
-            settings=chroma_settings,
-            tenant=settings.chroma_tenant,
-            database=settings.chroma_database,
-        )
-    session = getattr(getattr(client, "_server", None), "_session", None)
-    if isinstance(session, httpx.Client):  # a private attribute: skip if chromadb renames it
-        session.timeout = httpx.Timeout(
-            settings.chroma_timeout, connect=min(5.0, settings.chroma_timeout)
-        )
-    return client
-
-
-class StoreLock:
-    """One process per embedded store: an exclusive `flock` on `<store>/.lock`, held while open.
-
-    Embedded Chroma is not safe with two processes on one folder: a second process that holds
-    it open while another writes has corrupted its vector index (a 181 GB sparse HNSW file), and
-    a keyword compaction in one process wrote its stale state over the other's log
-    (docs/reliability.md). The kernel drops the lock when its process dies, even by kill -9, so
-    a crash never leaves the store locked. Within one process, every NewsStore on a folder
-    shares one lock (a second `flock` on a new descriptor would conflict with the first).
-    """
-
-    _held: dict[Path, list] = {}  # resolved store folder -> [file descriptor, users]
-    _guard = threading.Lock()
-
-    def __init__(self, folder: Path, wait: float = 0.0) -> None:
-        self.folder = Path(folder).resolve()
-        with self._guard:
-            held = self._held.get(self.folder)
-            if held is None:
-                held = self._held[self.folder] = [self._acquire(wait), 0]
-            held[1] += 1
-        self._finalizer = weakref.finalize(self, StoreLock._release, self.folder)
-
-    def _acquire(self, wait: float) -> int:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-                    os.close(fd)
-                    waited = f" (waited {wait:g} s, setting store.lock_wait)" if wait else ""
-                    raise StoreError(
-                        f"the store in {self.folder} is open in another newsqa process "
-                        f"(pid {holder}){waited}; stop it, or use a Chroma server "
-                        "(store.chroma_host), which many processes can share"
-                    ) from None
-                time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # for the message the next process shows
-        return fd
-
-    @classmethod
-    def _release(cls, folder: Path) -> None:
-        with cls._guard:
-            held = cls._held.get(folder)
-            if held is None:
-                return
-            held[1] -= 1
-            if held[1] <= 0:
-                del cls._held[folder]
-                os.close(held[0])  # closing the last descriptor drops the flock
-
-    def release(self) -> None:
-        self._finalizer()
-
-
-@dataclass
-class _Pending:
-    article: Article
-    chunks: list[Chunk]
-    stale_ids: list[str]
-    existed: bool
-    replaced_ids: list[str]  # chunk ids that stay but get new text
-
-
-def _capped(article: Article) -> Article:
-    """The article with title, outlet and author cut to MAX_FIELD_CHARS (its id unchanged)."""
-    long = {
-        name: value[: MAX_FIELD_CHARS - 1].rstrip() + "…"
-        for name in ("title", "source", "author")
-        if len(value := getattr(article, name)) > MAX_FIELD_CHARS
-    }
-    return replace(article, **long) if long else article
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether an error (an OSError, or Chroma's or SQLite's message) means the disk is full."""
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            return True
-        text = str(exc).lower()
-        if "no space left" in text or "disk is full" in text or "disk full" in text:
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-class _LowOnSpace(OSError):
-    """The store's own refusal to write within its free-space margin."""
-
-
-def free_bytes(path: Path) -> int:
-    """Free space on the disk that holds `path` (or its nearest existing parent)."""
-    path = Path(path)
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return sys.maxsize
-
-
-def _allocated_bytes(folder: Path) -> int:
-    """Disk space taken by the files under `folder` (blocks, not sizes: Chroma's are sparse)."""
-    total = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            with contextlib.suppress(OSError):  # a file may go (a compaction) while we count
-                total += os.stat(os.path.join(root, name)).st_blocks * 512
-    return total
+from .keyword import KeywordIndex
+from .types import Article, Failure, Filters, IngestReport
+from .write import Ingestion
 
 
 class NewsStore:
-    """The article collection: ingestion, dense search and listing."""
+    """The article collection: ingestion, dense and keyword search, and listing."""
 
     # Writes stop while the store's disk has less free space than this plus a quarter of the
     # store: Chroma that runs out of space mid-write may hang, and leaves a log it cannot apply,
@@ -256,13 +63,11 @@ class NewsStore:
         # Listeners (such as the keyword index) see every write and delete after Chroma has it
         # (and drop chunks whose text is replaced just before: see `_write`).
         self.listeners = list(listeners)
-        # Why every later write of this ingest would fail the same way (the disk is full, the
-        # embedding model makes vectors of another length than the collection's), or None.
-        self._no_writes: str | None = None
         self._dimension: int | None = None  # of the collection's vectors, once read
         # Set once Chroma itself failed a write for want of space: its next write in this
         # process hangs, even after space is freed, so none is attempted.
-        self._blocked: str | None = None
+        self.blocked: str | None = None
+        self._keyword: KeywordIndex | None = None  # opened by `keyword`
         hnsw = {
             "space": "cosine",
             "ef_construction": settings.hnsw_ef_construction,
@@ -317,7 +122,7 @@ class NewsStore:
     @cached_property
     def vectorstore(self) -> Chroma:
         """The collection as a LangChain vector store (langchain-chroma), for composing with
-        LangChain (`as_retriever`, agents); newsqa itself uses `collection` and the retrievers."""
+        LangChain (`as_retriever`, agents); newsqa itself uses the search methods here."""
         return Chroma(
             client=self.client,
             collection_name=self.settings.collection,
@@ -334,7 +139,6 @@ class NewsStore:
     def count(self) -> int:
         return self.collection.count()
 
-    # --- ingestion -------------------------------------------------------------------------
     def ingest(
         self,
         items: Iterable[Article | Failure],
@@ -342,213 +146,60 @@ class NewsStore:
         total: int | None = None,
     ) -> IngestReport:
         """Store articles; report each as added, updated, unchanged or failed (with the reason)."""
-        report = IngestReport()
-        start = time.perf_counter()
-        show = sys.stderr.isatty() if progress is None else progress
-        batch: list[_Pending] = []
-        seen: dict[str, str] = {}
-        self._no_writes = self._blocked
-        bar = tqdm(items, total=total, desc="ingest", unit="article", disable=not show)
-        for item, stored in self._with_stored(bar, seen):
-            if isinstance(item, Failure):
-                report.failed.append(item)
-                continue
-            if self._no_writes:  # every later write would fail the same way: report, go on
-                report.failed.append(Failure(item.origin or item.id, self._no_writes))
-                continue
-            if any(p.article.id == item.id for p in batch) and seen[item.id] != item.fingerprint:
-                # A second, different copy of an article still waiting to be written: write the
-                # first, so this one's plan sees (and removes) the chunks it leaves behind.
-                self._write(batch, report)
-                batch = []
-            pending = self._plan(item, seen, report, stored)
-            if pending is None:
-                continue
-            batch.append(pending)
-            if sum(len(p.chunks) for p in batch) >= self.settings.embedding_batch_size * 4:
-                self._write(batch, report)
-                batch = []
-        if batch:
-            self._write(batch, report)
-        report.seconds = time.perf_counter() - start
-        return report
+        return Ingestion(self).run(items, progress, total)
 
-    def _with_stored(self, items: Iterable[Article | Failure], seen: dict[str, str]):
-        """Each item with the metadata of its stored chunks, looked up LOOKUP_BATCH at a time.
+    # --- the keyword index -----------------------------------------------------------------
+    @property
+    def keyword(self) -> KeywordIndex:
+        """The BM25 index of the collection's chunks, opened (and repaired from the collection)
+        on first use, and from then on told of every write."""
+        if self._keyword is None:
+            given = [x for x in self.listeners if isinstance(x, KeywordIndex)]
+            index = given[0] if given else None  # one the caller opened and passed in
+            if index is None and self.settings.remote:
+                index = self._own_keyword_index()
+            if index is None:
+                index = KeywordIndex.for_store(self.settings)
+            index.sync(self)
+            if self.changes is not None:
+                self.changes.repaired()
+            if index not in self.listeners:
+                self.listeners.append(index)
+            self._keyword = index
+        return self._keyword
 
-        One `$in` query per group instead of one per article: against a Chroma server each
-        lookup is a round trip. An id met earlier in this run is looked up again when its turn
-        comes (None here), since its first copy may have been written since.
-        """
-        group: list[Article | Failure] = []
-
-        def flush():
-            ids = sorted({a.id for a in group if isinstance(a, Article) and a.id not in seen})
-            stored: dict[str, list[tuple[str, dict]]] = {i: [] for i in ids}
-            if ids:
-                got = self.collection.get(where={"article_id": {"$in": ids}}, include=["metadatas"])
-                for cid, meta in zip(got["ids"], got["metadatas"], strict=True):
-                    stored.setdefault(meta.get("article_id"), []).append((cid, meta))
-            for item in group:  # only an id's first item in the group gets what was looked up
-                yield item, (stored.pop(item.id, None) if isinstance(item, Article) else None)
-            group.clear()
-
-        for item in items:
-            group.append(item)
-            if len(group) >= LOOKUP_BATCH:
-                yield from flush()
-        yield from flush()
-
-    def _plan(
-        self,
-        article: Article,
-        seen: dict[str, str],
-        report: IngestReport,
-        stored: list[tuple[str, dict]] | None = None,
-    ) -> _Pending | None:
-        if article.url and len(article.url) > MAX_URL_CHARS:
-            report.failed.append(
-                Failure(
-                    article.origin or article.id,
-                    f"the URL is {len(article.url):,} characters, over the limit of "
-                    f"{MAX_URL_CHARS:,}",
-                )
-            )
-            return None
-        article = _capped(article)
-        if not article.text.strip():
-            report.failed.append(Failure(article.origin or article.id, "the article has no text"))
-            return None
-        if len(article.text) > self.settings.max_article_chars:
-            report.failed.append(
-                Failure(
-                    article.origin or article.id,
-                    f"the article is {len(article.text):,} characters, over the limit of "
-                    f"{self.settings.max_article_chars:,} (setting store.max_article_chars)",
-                )
-            )
-            return None
-        if seen.get(article.id) == article.fingerprint:
-            report.unchanged.append(article.id)
-            return None
-        seen[article.id] = article.fingerprint
-        chunks = chunk_article(article, self.settings.chunk_size, self.settings.chunk_overlap)
-        if stored is None:
-            got = self.collection.get(where={"article_id": article.id}, include=["metadatas"])
-            stored = list(zip(got["ids"], got["metadatas"], strict=True))
-        old_ids = {cid for cid, _ in stored}
-        metadatas = [meta for _, meta in stored]
-        new_ids = {c.id for c in chunks}
-        kind = provenance_kind(article.provenance)
-        stored_kinds = {provenance_kind(m.get("origin")) for m in metadatas}
-        # A web UI upload chooses its own id, URL and outlet: it may add articles and replace
-        # earlier uploads, never an article fetched from its URL or added by the operator.
-        if kind == "upload" and (stored_kinds - {"upload"}):
-            shown = _KIND_SHOWN[min(stored_kinds - {"upload"})]
-            report.failed.append(
-                Failure(
-                    article.origin or article.id,
-                    f"an article with this id or URL is already stored ({shown}); an upload "
-                    "cannot replace it",
-                )
-            )
-            return None
-        # Unchanged only when every chunk is there with the same fingerprint (and the same kind
-        # of origin): a run that crashed part-way through an article left some chunks missing,
-        # and this redoes them.
-        if (
-            old_ids == new_ids
-            and stored_kinds == {kind}
-            and all(m.get("fingerprint") == article.fingerprint for m in metadatas)
-        ):
-            report.unchanged.append(article.id)
-            return None
-        return _Pending(
-            article,
-            chunks,
-            sorted(old_ids - new_ids),
-            existed=bool(old_ids),
-            replaced_ids=sorted(old_ids & new_ids),
-        )
-
-    def _write(self, batch: list[_Pending], report: IngestReport) -> None:
-        chunks = [c for p in batch for c in p.chunks]
-        try:
-            if self._no_writes or self._low_on_space():
-                raise _LowOnSpace(errno.ENOSPC, "No space left on device")
-            vectors = self.embeddings.embed_documents([c.embed_text for c in chunks])
-            self._check_dimension(vectors[0])
-            # Chunks that keep their id but change text leave the listeners before Chroma takes
-            # the new text: a crash in between then leaves a listener short of ids, which
-            # sync() refills from Chroma, never holding the old text under a current id.
-            replaced = [i for p in batch for i in p.replaced_ids]
-            if replaced:
-                for listener in self.listeners:
-                    listener.delete(replaced)
-            self._upsert(chunks, vectors)
-            stale = [i for p in batch for i in p.stale_ids]
-            if stale:
-                self.collection.delete(ids=stale)
-                for listener in self.listeners:
-                    listener.delete(stale)
-            if self.changes is not None:  # in the try: a record that fails fails the batch
-                self.changes.record([c.id for c in chunks], stale)
-            self._stale_listing()
-        except Exception as exc:
-            self._stale_listing()  # part of the batch may be written
-            if isinstance(exc, WrongDimension):
-                self._no_writes = f"could not be stored: {exc}"
-            # Chroma's own message for a full disk may not say so ("Failed to apply logs").
-            low = not self.settings.remote and free_bytes(self.settings.path) < 2**20
-            if (is_disk_full(exc) or low) and not self._no_writes:
-                where = self.settings.chroma_where if self.settings.remote else self.settings.path
-                self._no_writes = (
-                    f"could not be stored: the disk is full (No space left on "
-                    f"device) under {where}; free some space and ingest again"
-                )
-                if not isinstance(exc, OSError):  # Chroma's (not the keyword log's) failure
-                    self._blocked = self._no_writes = (
-                        f"{self._no_writes} in a new process (this one cannot write to Chroma "
-                        "again)"
-                    )
-            if len(batch) > 1 and not self._no_writes:  # find the article at fault
-                for pending in batch:
-                    self._write([pending], report)
-                return
-            for pending in batch:
-                report.failed.append(
-                    Failure(
-                        pending.article.origin or pending.article.id,
-                        self._no_writes or f"could not be stored: {exc}",
-                    )
-                )
-            return
-        report.chunks_written += len(chunks)
-        for p in batch:
-            (report.updated if p.existed else report.added).append(p.article.id)
-
-    def _low_on_space(self) -> bool:
-        """Whether the store's disk is within the safety margin (`min_free_bytes`)."""
-        if not self.min_free_bytes:
-            return False
+    def _own_keyword_index(self) -> KeywordIndex | None:
+        """With a Chroma server: None when this process may have the index in store.path (which
+        holds nothing else; locked so that one process writes it); when another newsqa process
+        has it (`newsqa ask` beside the UI), one of its own in a temporary folder, built from
+        the collection and deleted at exit."""
         folder = Path(self.settings.path)
-        used = 0 if self.settings.remote else _allocated_bytes(folder)
-        return free_bytes(folder) < self.min_free_bytes + used // 4
+        if self.keyword_lock is None:
+            try:
+                self.keyword_lock = StoreLock(folder, self.settings.lock_wait)
+            except StoreError:
+                own = Path(tempfile.mkdtemp(prefix="newsqa-keyword-"))
+                weakref.finalize(self, shutil.rmtree, own, ignore_errors=True)
+                warnings.warn(
+                    f"the keyword index in {folder / 'keyword'} is in use by another newsqa "
+                    f"process; this one keeps its own in {own}, built from the collection (give "
+                    "each long-running process a store.path of its own)",
+                    stacklevel=4,
+                )
+                return KeywordIndex(own / "keyword")
+        return None
 
-    def _upsert(self, chunks: list[Chunk], vectors: list[list[float]]) -> None:
-        step = max(1, min(self.client.get_max_batch_size(), 5000))
-        for i in range(0, len(chunks), step):
-            part = chunks[i : i + step]
-            self.collection.upsert(
-                ids=[c.id for c in part],
-                embeddings=vectors[i : i + step],
-                documents=[c.text for c in part],
-                metadatas=[c.metadata for c in part],
-            )
-        for listener in self.listeners:
-            listener.upsert(chunks)
+    def search_keyword(
+        self, query: str, k: int = 10, filters: Filters | None = None
+    ) -> list[tuple[str, float]]:
+        """Keyword search: (chunk id, BM25 score) pairs, best first."""
+        return self.keyword.search(query, k, filters)
 
-    def _check_dimension(self, vector: list[float]) -> None:
+    def fingerprints(self, page: int = 5000) -> dict[str, str | None]:
+        """Every chunk id in the collection with its article's fingerprint (for `sync`)."""
+        return {i: meta.get("fingerprint") for i, meta in self._metadatas(page)}
+
+    def check_dimension(self, vector: list[float]) -> None:
         """Refuse vectors of another length than the collection's: its embedding model changed
         (Chroma's own error for this says nothing of the setting)."""
         if self._dimension is None:
@@ -569,14 +220,14 @@ class NewsStore:
     def search(
         self, query: str, k: int = 10, filters: Filters | None = None
     ) -> list[tuple[Document, float]]:
-        """Dense search: (chunk, cosine similarity) pairs, best first."""
-        vector = self.embeddings.embed_query(query)
-        return self.search_by_vector(vector, k, filters)
+        """Dense search for a text: (chunk, cosine similarity) pairs, best first."""
+        return self.search_dense(self.embeddings.embed_query(query), k, filters)
 
-    def search_by_vector(
+    def search_dense(
         self, vector: list[float], k: int = 10, filters: Filters | None = None
     ) -> list[tuple[Document, float]]:
-        self._check_dimension(vector)
+        """Dense search for a query vector: (chunk, cosine similarity) pairs, best first."""
+        self.check_dimension(vector)
         if k <= 0:
             return []
         got = self.collection.query(
@@ -608,6 +259,22 @@ class NewsStore:
         }
         return [by_id[i] for i in ids if i in by_id]
 
+    def get_scored(self, ids: list[str], vector: list[float]) -> list[tuple[Document, float]]:
+        """Chunks by id with their cosine similarity to a query vector (for keyword hits that
+        dense search did not return); missing ids are left out."""
+        if not ids:
+            return []
+        got = self.collection.get(ids=ids, include=["documents", "metadatas", "embeddings"])
+        q = np.asarray(vector, dtype=np.float32)
+        out = []
+        for i, text, meta, emb in zip(
+            got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
+        ):
+            e = np.asarray(emb, dtype=np.float32)
+            sim = float(e @ q / ((np.linalg.norm(e) * np.linalg.norm(q)) or 1.0))
+            out.append((Document(page_content=text, metadata=meta, id=i), sim))
+        return out
+
     def iter_chunks(self, page: int = 2000) -> Iterator[Document]:
         """Every chunk in the collection, a page at a time."""
         offset = 0
@@ -619,7 +286,19 @@ class NewsStore:
                 yield Document(page_content=d, metadata=m, id=i)
             offset += len(got["ids"])
 
-    def _stale_listing(self) -> None:
+    def _metadatas(self, page: int = 5000) -> Iterator[tuple[str, dict]]:
+        """Every chunk's (id, metadata), a page at a time."""
+        offset = 0
+        while True:
+            got = self.collection.get(include=["metadatas"], limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            for i, meta in zip(got["ids"], got["metadatas"], strict=True):
+                yield i, meta or {}
+            offset += len(got["ids"])
+
+    def forget_listing(self) -> None:
+        """Drop the kept article listing: a write changed (or may have changed) the store."""
         self._writes += 1
         self._listing = None
 
@@ -636,10 +315,10 @@ class NewsStore:
                     if hasattr(listener, "sync"):
                         listener.sync(self)
                 self.changes.repaired()
-                self._stale_listing()
+                self.forget_listing()
             elif ids:
                 apply(ids, self._stored_chunks, self.listeners)
-                self._stale_listing()
+                self.forget_listing()
 
     def _stored_chunks(self, ids: list[str]) -> list[StoredChunk]:
         return [StoredChunk(d.id, d.page_content, d.metadata) for d in self.get(ids)]
@@ -657,24 +336,18 @@ class NewsStore:
 
     def _read_articles(self) -> list[dict]:
         rows: dict[str, dict] = {}
-        offset = 0
-        while True:
-            got = self.collection.get(include=["metadatas"], limit=5000, offset=offset)
-            if not got["ids"]:
-                break
-            for meta in got["metadatas"]:
-                row = rows.setdefault(
-                    meta["article_id"],
-                    {
-                        "id": meta["article_id"],
-                        "title": meta.get("title", ""),
-                        "source": meta.get("source", ""),
-                        "published": meta.get("published", ""),
-                        "url": meta.get("url", ""),
-                        "origin": meta.get("origin") or "operator",
-                        "chunks": 0,
-                    },
-                )
-                row["chunks"] += 1
-            offset += len(got["ids"])
+        for _, meta in self._metadatas():
+            row = rows.setdefault(
+                meta["article_id"],
+                {
+                    "id": meta["article_id"],
+                    "title": meta.get("title", ""),
+                    "source": meta.get("source", ""),
+                    "published": meta.get("published", ""),
+                    "url": meta.get("url", ""),
+                    "origin": meta.get("origin") or "operator",
+                    "chunks": 0,
+                },
+            )
+            row["chunks"] += 1
         return sorted(rows.values(), key=lambda r: (r["published"], r["title"]), reverse=True)

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from .errors import BadInput
+from ..errors import BadInput
+from .addresses import IPAddress, refusal
 
 USER_AGENT = "newsqa/0.1"
 MAX_REDIRECTS = 5
-PORTS = (80, 443)
 # What a UI user sees for every network failure: refused, not found, blocked and timed out alike
 # would otherwise tell which addresses and ports answer, a port scanner.
 UNREACHABLE = (
@@ -35,9 +35,6 @@ UNREACHABLE = (
 )
 _ALLOW = "to fetch from your own network, set store.allow_private_urls (--allow-private-urls)"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv4 addresses reached through a NAT64 gateway
-_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Content-Encodings undone here, as zlib's wbits; all a request says it accepts.
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _ACCEPT_ENCODING = "gzip, deflate"
@@ -278,37 +275,6 @@ class _Deadline:
 
     def cancel(self) -> None:
         self._timer.cancel()
-
-
-def refusal(host: str, ip: IPAddress, port: int) -> str | None:
-    """Why `host` may not be fetched at `ip` on `port` by default, or None when it may."""
-    if not _public(ip):
-        resolved = "" if _literal(host) == ip else f"{ip}, "  # 2852039166 is 169.254.169.254
-        return f"{host} is {resolved}not a public address"
-    if port not in PORTS:
-        return f"port {port} (only 80 and 443 are fetched)"
-    return None
-
-
-def _public(ip: IPAddress) -> bool:
-    """Whether `ip` is on the public internet, as is any IPv4 address it carries."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip in _LOCAL_NAT64:
-            return False
-        # IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), 6to4 and NAT64 addresses
-        # reach the IPv4 address inside them.
-        inside = ip.ipv4_mapped or ip.sixtofour
-        if inside is None and (int(ip) >> 32 == 0 or ip in _NAT64):
-            inside = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if inside is not None and not _public(inside):
-            return False
-    return ip.is_global and not ip.is_multicast
-
-
-def _literal(host: str) -> IPAddress | None:
-    with contextlib.suppress(ValueError):
-        return ipaddress.ip_address(host)
-    return None
 
 
 def _resolve(host: str, port: int) -> list[IPAddress]:

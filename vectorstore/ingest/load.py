@@ -1,4 +1,5 @@
-"""Sources -> articles: files, folders, http(s) pages, RSS/Atom feeds and JSON Lines.
+"""Sources -> articles: files, folders, http(s) pages, RSS/Atom feeds and JSON Lines (pages and
+feeds are read in web.py).
 
 Whatever cannot be loaded becomes a `Failure` with a reason a person can act on, and loading goes
 on with the next item: one bad file, line, URL or feed entry never stops an ingestion.
@@ -16,19 +17,17 @@ import itertools
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit
-from xml.sax import SAXParseException
 
-import feedparser
 import httpx
 
-from . import formats
-from .errors import BadInput
-from .fetch import Fetcher, Page
+from ..errors import BadInput
+from ..types import Article, Failure
+from . import formats, raw
+from .failures import guarded, reason
+from .fetch import Fetcher
 from .fetch import size as _size
-from .types import Article, Failure, article_id
+from .web import WebLoader
 
 Item = Article | Failure
 
@@ -60,7 +59,7 @@ def load_sources(
         client: the `httpx.Client` to fetch with; by default one is made with the User-Agent
             "newsqa/0.1". Redirects are followed here, at most 5, each hop checked.
         allow_private: fetch URLs on loopback, private and link-local addresses and on any port;
-            by default only public addresses on ports 80 and 443 (see `vectorstore.fetch`).
+            by default only public addresses on ports 80 and 443 (see `vectorstore.ingest.fetch`).
         uniform_errors: one reason for every network failure, so that a user who only sees the
             reasons cannot tell a closed port from a refused address (the UI sets it).
         max_feed_entries: the entries read from one feed; one Failure says how many were not.
@@ -82,7 +81,7 @@ def load_sources(
     loader = _Loader(max_bytes, web, max_feed_entries, max_urls)
     try:
         for source in sources:
-            yield from _guarded(_shown(source), loader.source(str(source)))
+            yield from guarded(_shown(source), loader.source(str(source)))
     finally:
         web.close()
 
@@ -91,8 +90,8 @@ class _Loader:
     def __init__(
         self, max_bytes: int, web: Fetcher, max_feed_entries: int, max_urls: int | None
     ) -> None:
-        self.max_bytes, self.web = max_bytes, web
-        self.max_feed_entries, self.max_urls, self.urls = max_feed_entries, max_urls, 0
+        self.max_bytes, self.web = max_bytes, WebLoader(web, max_feed_entries)
+        self.max_urls, self.urls = max_urls, 0
 
     def source(self, source: str) -> Iterator[Item]:
         source = source.strip()
@@ -105,7 +104,7 @@ class _Loader:
             self.urls += 1
             if self.max_urls is not None and self.urls > self.max_urls:
                 raise BadInput(f"skipped: one ingestion fetches at most {self.max_urls} URLs")
-            yield from self.url(source)
+            yield from self.web.url(source)
             return
         path = Path(source).expanduser()
         if path.is_dir():
@@ -126,7 +125,7 @@ class _Loader:
             if child.name.startswith("."):
                 continue
             loading = self.folder(child, seen) if child.is_dir() else self.file(child)
-            yield from _guarded(_shown(child), loading)
+            yield from guarded(_shown(child), loading)
 
     def file(self, path: Path) -> Iterator[Item]:
         origin, size = _shown(path), path.stat().st_size
@@ -141,8 +140,8 @@ class _Loader:
                 f"file is {_size(size)}, over the {_size(self.max_bytes, short=True)} limit"
             )
         data = path.read_bytes()
-        kind = kind or formats.sniff(data) or "text"
-        text = formats.decode(data, html=kind == "html")
+        kind = kind or raw.sniff(data) or "text"
+        text = raw.decode(data, html=kind == "html")
         if not text.strip():
             raise BadInput("empty file (only white space)")
         if kind == "feed":
@@ -164,13 +163,13 @@ class _Loader:
             try:
                 yield formats.from_record(record, origin=f"{origin}:item {n}")
             except Exception as exc:  # one bad item must not lose the items after it
-                yield Failure(origin, f"item {n}: {_reason(exc)}")
+                yield Failure(origin, f"item {n}: {reason(exc)}")
 
     def json_lines(self, path: Path) -> Iterator[Item]:
         """One article a line, read line by line; a bad line is reported and the rest still load."""
         origin, offset, found = _shown(path), 0, False
         with path.open("rb") as f:
-            if formats.is_binary(f.read(formats.SNIFF)):
+            if raw.is_binary(f.read(raw.SNIFF)):
                 raise BadInput("binary file (not text)")
             f.seek(0)
             for n in itertools.count(1):
@@ -189,119 +188,6 @@ class _Loader:
         if not found:
             raise BadInput("empty file (no JSON lines)")
 
-    # ------------------------------------------------------------ the web
-
-    def url(self, url: str) -> Iterator[Item]:
-        page = self.web.fetch(url)
-        if formats.sniff(page.data, page.content_type) == "feed":
-            yield from self.feed(page, url)
-        else:
-            article = self.page_article(page, url)
-            yield replace(article, source=article.source or _host(page.url))
-
-    def page_article(self, page: Page, url: str) -> Article:
-        """A fetched page -> its article; `source` is the site name only if the page gives one.
-
-        Its url and id are the URL it was fetched from (after redirects), whatever the page says:
-        a `URL:` or `ID:` line, or a canonical link, naming another article would replace it.
-        """
-        kind = formats.sniff(page.data, page.content_type)
-        if kind == "feed":
-            raise BadInput("the link is a feed, not an article page")
-        if kind != "html" and not page.content_type.startswith("text/plain"):
-            mime = page.content_type.split(";")[0] or "none"
-            raise BadInput(
-                f"unsupported content type {mime!r}; expected an HTML page, a feed or text"
-            )
-        html = kind == "html"
-        text = formats.decode(page.data, declared=page.charset, html=html, detect=True, what="page")
-        article = (formats.from_html if html else formats.from_text)(text, origin=url)
-        return replace(article, url=page.url, id=article_id(page.url, "", ""))
-
-    def feed(self, page: Page, url: str) -> Iterator[Item]:
-        """Each entry's linked page; the entry's own summary when the link fails."""
-        headers = {"content-location": url, "content-type": page.content_type}
-        try:
-            parsed = feedparser.parse(_safe_char_refs(page.data), response_headers=headers)
-        except Exception as exc:  # feedparser's lenient parser raises on some broken feeds
-            problem = (
-                "it holds a NUL byte, which XML does not allow"
-                if "null character" in str(exc)
-                else f"{type(exc).__name__}: {exc}"
-            )
-            raise BadInput(f"not a readable RSS/Atom feed ({problem})") from exc
-        if not parsed.entries:
-            problem = parsed.get("bozo_exception")
-            if isinstance(problem, SAXParseException):
-                problem = f"line {problem.getLineNumber()}: {problem.getMessage()}"
-            raise BadInput(
-                f"not a readable RSS/Atom feed ({problem})" if problem else "feed has no entries"
-            )
-        site = formats.one_line(parsed.feed.get("title", "")) or _host(url)
-        # Each entry is a download: one feed of 2,000 entries was 2,000 requests.
-        entries = parsed.entries[: self.max_feed_entries]
-        for n, entry in enumerate(entries, 1):
-            yield from _guarded(f"{url} entry {n}", self.entry(entry, n, url, site))
-        if skipped := len(parsed.entries) - len(entries):
-            yield Failure(
-                url,
-                f"{skipped} of its {len(parsed.entries)} entries skipped: a feed is read up to "
-                f"{self.max_feed_entries} entries",
-            )
-
-    def entry(self, entry: dict, n: int, feed_url: str, site: str) -> Iterator[Item]:
-        link = (entry.get("link") or "").strip()
-        content = (entry.get("content") or [{}])[0].get("value") or entry.get("summary") or ""
-        summary = formats.html_fragment_text(content)
-        meta = {
-            "title": formats.one_line(entry.get("title", "")),
-            "author": formats.one_line(entry.get("author", "")),
-            "published": _entry_date(entry),
-        }
-        if not link and not summary:
-            yield Failure(feed_url, f"entry {n}: no link and no content")
-            return
-        if link:
-            try:
-                article = self.page_article(self.web.fetch(link), link)
-            except BadInput as exc:
-                if not summary:
-                    yield Failure(link, str(exc))
-                    return
-                yield Failure(link, f"{exc}; loaded the feed's summary instead")
-            else:
-                known = {field: getattr(article, field) or value for field, value in meta.items()}
-                yield replace(article, source=article.source or site, **known)
-                return
-        origin = link or f"{feed_url} entry {n}"
-        # Not fetched from `link`, so not stored under it: the id comes from the text, as for an
-        # entry with no link (the feed could name another article's URL and replace it).
-        yield Article(
-            text=summary,
-            source=site,
-            url=link or None,
-            id=article_id(None, meta["title"], summary),
-            origin=origin,
-            **meta,
-        )
-
-
-def _guarded(item: str, items: Iterator[Item]) -> Iterator[Item]:
-    """Yield from `items`; whatever goes wrong becomes a Failure for `item`, not a crash."""
-    try:
-        yield from items
-    except Exception as exc:  # a surprise in one item must not stop the others
-        yield Failure(item, _reason(exc))
-
-
-def _reason(exc: Exception) -> str:
-    """An exception from loading one item, in words."""
-    if isinstance(exc, BadInput):
-        return str(exc)
-    if isinstance(exc, OSError):
-        return _os_reason(exc)
-    return f"could not load it ({type(exc).__name__}: {exc})"
-
 
 def _json_line(line: bytes, n: int, start: int, origin: str) -> Item | None:
     """Line `n` of a JSON Lines file (at byte `start`) -> an Article, a Failure or None (blank)."""
@@ -311,27 +197,9 @@ def _json_line(line: bytes, n: int, start: int, origin: str) -> Item | None:
             return None
         return formats.from_record(formats.parse_json(text), origin=f"{origin}:line {n}")
     except UnicodeDecodeError as exc:
-        return Failure(origin, f"line {n}: {formats.not_utf8(exc, start)}")
+        return Failure(origin, f"line {n}: {raw.not_utf8(exc, start)}")
     except Exception as exc:  # one bad line must not lose the lines after it
-        return Failure(origin, f"line {n}: {_reason(exc)}")
-
-
-_CHAR_REF = re.compile(rb"&#(x[0-9a-f]+|[0-9]+);", re.IGNORECASE)
-
-
-def _safe_char_refs(data: bytes) -> bytes:
-    """`&#xD800;` or `&#x110000;` -> U+FFFD: one such reference makes feedparser give up."""
-
-    def fix(ref: re.Match[bytes]) -> bytes:
-        number = ref.group(1)
-        digits = (number[1:] if number[:1] in b"xX" else number).lstrip(b"0") or b"0"
-        if len(digits) <= 8:  # more would be past U+10FFFF (or too long for int())
-            code = int(digits, 16 if number[:1] in b"xX" else 10)
-            if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
-                return ref.group(0)
-        return b"&#xfffd;"
-
-    return _CHAR_REF.sub(fix, data)
+        return Failure(origin, f"line {n}: {reason(exc)}")
 
 
 def _shown(path: object) -> str:
@@ -341,24 +209,3 @@ def _shown(path: object) -> str:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:  # a surrogate that was not an undecodable byte
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _entry_date(entry: dict) -> str:
-    """The entry's date as written (feedparser's parsed dates are moved to UTC)."""
-    for key in ("published", "updated", "created"):
-        if iso := formats.parse_date(entry.get(key) or ""):
-            return iso
-    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
-    return f"{parsed.tm_year:04d}-{parsed.tm_mon:02d}-{parsed.tm_mday:02d}" if parsed else ""
-
-
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").removeprefix("www.")
-
-
-def _os_reason(exc: OSError) -> str:
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if isinstance(exc, FileNotFoundError):
-        return "no such file or folder"
-    return f"cannot read it ({exc.strerror or exc})"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ..types import Article, Chunk
 from .text import split_paragraphs, split_sentences
-from .types import Article, Chunk
 
 
 def chunk_article(article: Article, size: int = 800, overlap: int = 150) -> list[Chunk]:

@@ -27,17 +27,11 @@ from vectorstore.ingest.text import split_sentences
 from .markers import MARKER, TRAILING, numbers
 from .prompts import CANNOT_ANSWER, is_hostile
 from .types import Citation, Source
+from .words import content_words
 
 Embed = Callable[[list[str]], list[list[float]]]
 
-_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_STOP = set(
-    "a an the of to in on at for by with and or but is are was were be been being has have had "
-    "it its this that these those as from into about which who whom what when where why how "
-    "their there they them he she his her we our you your i not no do does did will would can "
-    "could should may might also than then so such said says according".split()
-)
 _REFUSALS = re.compile(
     r"can(?:no|')t answer|cannot be answered|(?:do|does) not (?:contain|mention|say|provide|"
     r"include|specify)|no information|not (?:mentioned|specified|provided|stated) in|"
@@ -58,10 +52,6 @@ class Support:
     source: Source
     quote: str
     score: float
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
 def is_refusal(text: str) -> bool:

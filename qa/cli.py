@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import get_args
 
 from .errors import EmptyStore, NewsQAError
-from .eval_options import add_eval_arguments
+from .eval.options import add_eval_arguments
 from .settings import LLMSettings, Settings, get_settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "news"
@@ -253,7 +253,7 @@ def cmd_ui(args, settings: Settings) -> int:
 
 
 def cmd_eval(args, settings: Settings) -> int:
-    from .evaluate import run_eval
+    from .eval.run import run_eval
 
     return run_eval(args, settings)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from vectorstore.ingest.text import split_sentences
 
 from .prompts import prompt_text
-from .reader import question_body, stems
+from .reader import question_body
 from .types import Source
+from .words import stems
 
 GAP = " … "
 

@@ -11,8 +11,9 @@ import numpy as np
 
 from vectorstore.ingest.text import split_sentences
 
-from .cite import Embed, content_words
+from .cite import Embed
 from .types import Source
+from .words import content_words
 
 MIN_SCORE = 0.45
 

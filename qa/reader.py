@@ -32,9 +32,9 @@ from vectorstore.ingest.text import split_sentences
 
 from .cite import Embed, is_refusal, passage_units
 from .markers import MARKER, numbers
-from .metrics import normalize_tokens
 from .prompts import CANNOT_ANSWER, is_hostile
 from .types import Citation, Source
+from .words import FUNCTION_WORDS, PLAIN_WORD, normalize_tokens, stems
 
 Weigh = Callable[[list[str]], list[float]]  # words -> weights (KeywordIndex.idf)
 
@@ -65,16 +65,7 @@ _NONE = re.compile(
     r"^(?:none|unknown|n/?a|not (?:stated|given|known|mentioned|specified)|no answer|nothing)\W*$",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"[a-z0-9]+")
 _TRIM = " \"'“”‘’*"
-# Function words: a short answer made of these and the question's own words adds nothing.
-# ("may" is not among them: it is a month as often as not.)
-_STOP = set(
-    "a an the of to in on at for by with and or but is are was were be been being has have had "
-    "it its this that these those as from into about which who whom whose what when where why how "
-    "their there they them he she his her we our you your i not no do does did will would can "
-    "could should might also than then so such said says according just only".split()
-)
 # Words that place a question in time without naming its topic; left out of topic coverage.
 _TIME_WORDS = set(
     "after before over new first last week weeks year years day days month months today "
@@ -99,11 +90,6 @@ class Reading:
     refused: bool
     reason: str | None = None
     kind: str | None = None  # what the question wants, when the answer was of another kind
-
-
-def stems(text: str) -> set[str]:
-    """Content words cut to five letters, so plurals and tenses meet ("resigns" ~ "resigned")."""
-    return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
 def parse_line(raw: str) -> tuple[str, list[int]]:
@@ -145,7 +131,7 @@ def fits_kind(short: str, kind: str | None) -> bool:
     """Whether the short answer is of the kind the question wants (lenient: a guard, no judge)."""
     if kind is None:
         return True
-    words = set(_WORD.findall(short.lower()))
+    words = set(PLAIN_WORD.findall(short.lower()))
     has_number = bool(re.search(r"\d", short)) or bool(words & _NUMBER_WORDS)
     if kind == "number":
         return has_number
@@ -198,8 +184,8 @@ def question_body(question: str) -> str:
 
 def question_words(question: str) -> list[str]:
     """The question's topic words, once each, in order (its appended choices left out)."""
-    found = _WORD.findall(question_body(question).lower())
-    return list(dict.fromkeys(w for w in found if w not in _STOP and w not in _TIME_WORDS))
+    found = PLAIN_WORD.findall(question_body(question).lower())
+    return list(dict.fromkeys(w for w in found if w not in FUNCTION_WORDS and w not in _TIME_WORDS))
 
 
 def topic_coverage(question: str, source: Source, weigh: Weigh | None = None) -> float:

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.context import focus_sources  # noqa: E402
-from qa.evaluate import row_sources  # noqa: E402
+from qa.eval.score import row_sources  # noqa: E402
 from qa.models import get_chat_model  # noqa: E402
 from qa.prompts import SHORT_PROMPT, format_sources  # noqa: E402
 from qa.settings import get_settings  # noqa: E402

@@ -1,6 +1,6 @@
 """Check the evaluation's entailment judge against hand labels (tests/data/entailment_labels.jsonl).
 
-    .venv/bin/python scripts/check_judge.py            # lexical: qa.metrics.SupportJudge
+    .venv/bin/python scripts/check_judge.py            # lexical: qa.eval.metrics.SupportJudge
     .venv/bin/python scripts/check_judge.py --sweep    # and its agreement at other thresholds
     .venv/bin/python scripts/check_judge.py --judge qwen2.5-1.5b   # a local model, asked yes/no
 
@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.evaluate import make_judge  # noqa: E402
+from qa.eval.score import make_judge  # noqa: E402
 
 LABELS = ROOT / "tests" / "data" / "entailment_labels.jsonl"
 

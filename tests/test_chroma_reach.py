@@ -19,9 +19,9 @@ import pytest
 from chromadb.config import Settings as ChromaSettings
 from helpers import free_port
 
+from vectorstore.chroma import make_client
 from vectorstore.config import StoreSettings
 from vectorstore.errors import StoreError
-from vectorstore.chroma import make_client
 from vectorstore.store import NewsStore
 from vectorstore.types import Article
 

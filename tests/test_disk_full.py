@@ -19,8 +19,8 @@ from crash_driver import SAMPLES, make_corpus, open_qa
 
 from qa.errors import ModelError
 from qa.models import local_model_path
-from vectorstore.keyword import KeywordIndex
 from vectorstore.disk import free_bytes
+from vectorstore.keyword import KeywordIndex
 from vectorstore.store import NewsStore
 from vectorstore.types import Chunk
 

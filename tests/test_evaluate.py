@@ -9,16 +9,10 @@ from collections import Counter
 import pytest
 from helpers import SAMPLE_QA, SAMPLES, FakeChatModel, FakeEmbeddings
 
-from qa.evaluate import (
-    CONFIGS,
-    Gold,
-    add_eval_arguments,
-    config_settings,
-    load_gold,
-    run_eval,
-    sample_questions,
-    select_articles,
-)
+from qa.errors import InvalidSettings
+from qa.eval.gold import Gold, load_gold, sample_questions, select_articles
+from qa.eval.options import CONFIGS, add_eval_arguments
+from qa.eval.run import config_settings, run_eval
 from qa.reader import REASONS
 from vectorstore.ingest.load import load_sources
 
@@ -268,7 +262,7 @@ def test_unknown_configuration_is_a_clear_error(settings):
 
 
 def test_rescore_rewrites_the_scores_from_the_stored_answers(settings, tmp_path):
-    from qa.evaluate import rescore
+    from qa.eval.run import rescore
 
     assert _run(tmp_path, settings, "--limit", "6", "--compare", "default,extractive") == 0
     before = json.loads((tmp_path / "out" / "comparison.json").read_text())
@@ -284,3 +278,29 @@ def test_rescore_rewrites_the_scores_from_the_stored_answers(settings, tmp_path)
     )
     summary = json.loads((tmp_path / "out" / "extractive" / "summary.json").read_text())
     assert summary["run"]["judge"] == "never" and summary["citation_precision"] == 0.0
+
+
+def test_eval_rescore_scores_a_finished_run_again_from_the_command_line(
+    settings, tmp_path, capsys
+):
+    assert _run(tmp_path, settings, "--limit", "4") == 0
+    capsys.readouterr()
+    summary = tmp_path / "out" / "summary.json"
+    before = json.loads(summary.read_text())
+    summary.write_text(json.dumps(before | {"answer_accuracy": -1.0}))  # a stale summary
+    parser = argparse.ArgumentParser()
+    add_eval_arguments(parser)
+    args = parser.parse_args(["--rescore", str(tmp_path / "out"), "--json"])
+    assert run_eval(args, settings, embeddings=FakeEmbeddings()) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["answer_accuracy"] == before["answer_accuracy"] != -1.0
+    assert json.loads(summary.read_text())["answer_accuracy"] == before["answer_accuracy"]
+    assert printed["run"]["judge"] == "lexical"
+
+
+def test_eval_without_its_inputs_names_what_is_missing(settings, tmp_path):
+    parser = argparse.ArgumentParser()
+    add_eval_arguments(parser)
+    args = parser.parse_args(["--gold", str(tmp_path / "qa.jsonl")])
+    with pytest.raises(InvalidSettings, match="--articles, --out .*--rescore DIR"):
+        run_eval(args, settings, embeddings=FakeEmbeddings())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.metrics import (
+from qa.eval.metrics import (
     SupportJudge,
     answer_verdict,
     citation_scores,
@@ -175,7 +175,7 @@ def test_hand_labels_are_well_formed():
 
 
 def test_a_short_answer_is_judged_with_its_sentence():
-    from qa.metrics import answer_verdict
+    from qa.eval.metrics import answer_verdict
 
     gold = ["Secretary of State Antony Blinken"]
     sentence = "Secretary of State Antony Blinken arrived in Kyiv on Sunday. [1]"

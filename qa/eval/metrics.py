@@ -17,94 +17,14 @@ import numpy as np
 
 from vectorstore.ingest.text import split_sentences
 
-from .cite import Embed, content_words, split_answer
-from .markers import BARE
+from ..cite import Embed, split_answer
+from ..markers import BARE
+from ..words import QUOTES, TOKEN, content_words, normalize, normalize_tokens
 
 Entails = Callable[[str, str], bool]  # (premise, claim) -> does the premise support the claim?
 
-_QUOTES = str.maketrans(
-    {
-        "‘": "'",
-        "’": "'",
-        "‚": "'",
-        "‛": "'",
-        "“": '"',
-        "”": '"',
-        "„": '"',
-        "–": "-",
-        "—": "-",
-        "−": "-",
-    }
-)
-_TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+")
-_ARTICLES = {"a", "an", "the"}
-_UNITS = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-]
-_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-NUMBER_WORDS = {w: i for i, w in enumerate(_UNITS)} | {w: 20 + 10 * i for i, w in enumerate(_TENS)}
-
 
 # --- answers -------------------------------------------------------------------------------
-def normalize_tokens(text: str) -> list[str]:
-    """Lower case, plain quotes, no punctuation or articles, number words as digits."""
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
-    text = BARE.sub(" ", text).replace("%", " percent ")
-    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 12,400 -> 12400
-    tokens = [t for t in _TOKEN.findall(text) if t not in _ARTICLES]
-    return _number_words_to_digits(tokens)
-
-
-def _number_words_to_digits(tokens: list[str]) -> list[str]:
-    """ "seventy six" -> "76", "two hundred five" -> "205"; larger scales stay words."""
-    out: list[str] = []
-    value: int | None = None
-    for token in tokens:
-        if token in NUMBER_WORDS:
-            n = NUMBER_WORDS[token]
-            if value is not None and (
-                value % 100 == 0 and value > 0 or value % 10 == 0 and n < 10 and value >= 20
-            ):
-                value += n  # "seventy six", "two hundred five"
-            else:
-                if value is not None:
-                    out.append(str(value))
-                value = n
-        elif token == "hundred" and value is not None and 0 < value < 10:
-            value *= 100
-        else:
-            if value is not None:
-                out.append(str(value))
-                value = None
-            out.append(token)
-    if value is not None:
-        out.append(str(value))
-    return out
-
-
-def normalize(text: str) -> str:
-    return " ".join(normalize_tokens(text))
-
-
 def contains_answer(answer: str, golds: Sequence[str]) -> bool:
     """Whether the answer contains any acceptable gold answer, whole words, after normalising."""
     padded = f" {normalize(answer)} "
@@ -322,7 +242,7 @@ _ORDINALS = {
 
 
 def _plain(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    return unicodedata.normalize("NFKC", text).translate(QUOTES)
 
 
 def _stems(text: str) -> set[str]:
@@ -337,12 +257,12 @@ def _numbers(text: str) -> set[str]:
 
 def _names_found(claim: str, premise: str) -> bool:
     """Every capitalised word of the claim (not starting it) is in the premise, or its initials."""
-    words = set(_TOKEN.findall(premise.lower()))
-    initials = "".join(w[0] for w in _TOKEN.findall(premise.lower()))
+    words = set(TOKEN.findall(premise.lower()))
+    initials = "".join(w[0] for w in TOKEN.findall(premise.lower()))
     for name in _NAME.findall(claim):
         if _ACRONYM.match(name) and name.lower() in initials:
             continue
-        if not {t for t in _TOKEN.findall(name.lower()) if len(t) > 1} <= words:
+        if not {t for t in TOKEN.findall(name.lower()) if len(t) > 1} <= words:
             return False
     return True
 

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 CONFIGS: dict[str, dict] = tomllib.loads(
-    (Path(__file__).with_name("eval_configs.toml")).read_text(encoding="utf-8")
+    (Path(__file__).with_name("configs.toml")).read_text(encoding="utf-8")
 )
 JUDGES = ("lexical", "qwen2.5-0.5b", "qwen2.5-1.5b")  # entailment judges for citation scores
 
@@ -21,16 +21,21 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--articles",
         type=Path,
-        required=True,
-        help="articles: a .jsonl file (one article a line) or a folder",
+        help="articles: a .jsonl file (one article a line) or a folder (required)",
     )
-    parser.add_argument("--gold", type=Path, required=True, help="gold questions, a .jsonl file")
+    parser.add_argument("--gold", type=Path, help="gold questions, a .jsonl file (required)")
     parser.add_argument(
         "--out",
         type=Path,
-        required=True,
         help="folder for results.jsonl, summary.json and report.html "
-        "(and the store, unless --store is given)",
+        "(and the store, unless --store is given) (required)",
+    )
+    parser.add_argument(
+        "--rescore",
+        type=Path,
+        metavar="DIR",
+        help="score the answers of a finished run in DIR again (for instance with another "
+        "--judge) without asking again; rewrites its results, summaries and report",
     )
     parser.add_argument(
         "--limit",

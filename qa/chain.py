@@ -103,7 +103,7 @@ class NewsQA:
                 the UI ingests for one user at a time. A feed is read up to
                 `store.max_feed_entries` entries either way. What an untrusted request uploads
                 is stored as an upload, which cannot replace an article fetched from its URL
-                or added by the operator (vectorstore/store.py).
+                or added by the operator (vectorstore/write.py).
             deadline, max_urls: an untrusted request's limits, when less than the settings'
                 (the UI shares one click's limits among the items it ingests one by one).
         """

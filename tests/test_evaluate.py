@@ -280,9 +280,7 @@ def test_rescore_rewrites_the_scores_from_the_stored_answers(settings, tmp_path)
     assert summary["run"]["judge"] == "never" and summary["citation_precision"] == 0.0
 
 
-def test_eval_rescore_scores_a_finished_run_again_from_the_command_line(
-    settings, tmp_path, capsys
-):
+def test_eval_rescore_scores_a_finished_run_again_from_the_command_line(settings, tmp_path, capsys):
     assert _run(tmp_path, settings, "--limit", "4") == 0
     capsys.readouterr()
     summary = tmp_path / "out" / "summary.json"

@@ -24,11 +24,11 @@ import gradio as gr
 import pytest
 from helpers import SAMPLES, TESLA_ID
 
-import ui
 from qa import models
 from qa.chain import NewsQA
 from qa.errors import ModelError
 from qa.settings import get_settings
+from qa.web.handlers import Handlers
 from vectorstore.errors import StoreError
 
 TESLA = "What did Tesla agree with Baidu?"
@@ -57,10 +57,10 @@ def assert_one_line(out: subprocess.CompletedProcess, *needles: str) -> str:
 
 def ui_errors(qa: NewsQA) -> tuple[str, str]:
     """The error the chat shows, and the /ask API's gr.Error text, for one question."""
-    *_, (question, chat, _, error) = ui.Handlers(qa).respond(TESLA, [], [])
+    *_, (question, chat, _, error) = Handlers(qa).respond(TESLA, [], [])
     assert question == TESLA and chat == []  # the question is given back, the chat untouched
     with pytest.raises(gr.Error) as info:
-        asyncio.run(ui.Handlers(qa).ask_api(TESLA))
+        asyncio.run(Handlers(qa).ask_api(TESLA))
     return error, info.value.message
 
 
@@ -90,7 +90,7 @@ def test_a_stopped_chroma_server_is_named_and_the_store_reads_again(
     assert chat_error.startswith(f"The article store is unreachable or failed: {where}")
     assert api_error == chat_error and "NEWSQA_STORE__CHROMA_HOST" in chat_error
     with pytest.raises(gr.Error, match="not answering"):
-        ui.Handlers(qa).collection()
+        Handlers(qa).collection()
     env = {
         "NEWSQA_STORE__PATH": str(tmp_path / "local"),
         "NEWSQA_STORE__CHROMA_HOST": "127.0.0.1",

@@ -23,6 +23,8 @@ from qa.chain import NewsQA
 from qa.cite import verify
 from qa.prompts import CANNOT_ANSWER, format_sources, is_hostile, prompt_text
 from qa.types import Answer, Source
+from qa.web.handlers import Handlers
+from qa.web.render import render_answer, render_partial
 
 HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"
 TOLL = "What harbor toll did the Zephyrine council approve?"
@@ -254,7 +256,7 @@ def test_rendered_answers_have_no_live_markup_and_show_the_payload_as_text(hosti
     for question in (TOLL, BRIDGE, "What will the library's longer hours cost?"):
         answer = hostile_qa.ask(question)
         assert not answer.refused, question
-        page = parse(ui.render_answer(answer, turn="t"))
+        page = parse(render_answer(answer, turn="t"))
         assert page.live == [] and {"a", "mark", "details"} <= set(page.tags)
         sources = [
             s for s in answer.sources if s.article_id in {c.article_id for c in answer.citations}
@@ -262,14 +264,14 @@ def test_rendered_answers_have_no_live_markup_and_show_the_payload_as_text(hosti
         for s in sources:  # titles and outlets appear as written, as text
             assert s.title in page.text and s.source in page.text
     hostile = hostile_qa.ask(TOLL)
-    page = parse(ui.render_answer(hostile, turn="t"))
+    page = parse(render_answer(hostile, turn="t"))
     assert '<img src=x onerror="window.__pwned=1">' in page.text
     assert '<svg onload="window.__pwned=4">' in page.text
-    assert parse(ui.render_partial("<script>alert(1)</script> [x](javascript:alert(1))")).live == []
+    assert parse(render_partial("<script>alert(1)</script> [x](javascript:alert(1))")).live == []
 
 
 def test_tables_dropdown_and_errors_hold_plain_text(hostile_qa):
-    handlers = ui.Handlers(hostile_qa)
+    handlers = Handlers(hostile_qa)
     outlets, _, rows = handlers.collection()
     assert 'Evil Times <svg onload="window.__pwned=4">' in outlets["choices"]
     titles = {r[0] for r in rows}

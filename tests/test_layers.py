@@ -25,9 +25,20 @@ def imported(folder: str) -> dict[str, set[str]]:
 
 def test_nothing_imports_upward():
     for module, names in imported("vectorstore").items():
-        assert not names & {"qa", "ui", "webguard"}, module
+        assert not names & {"qa", "ui"}, module
     for module, names in imported("qa").items():
-        assert not names & {"ui", "webguard"}, module
+        assert not names & {"ui"}, module
+
+
+def test_the_pipeline_does_not_import_the_web_ui_parts():
+    """qa/web/ is the UI's (ui.py imports it); the pipeline, CLI and evaluation never do."""
+    for path in (ROOT / "qa").rglob("*.py"):
+        if "web" in path.relative_to(ROOT / "qa").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                module = "." * node.level + (node.module or "")
+                assert not module.lstrip(".").startswith(("web", "qa.web")), path
 
 
 def test_python_ui_py_is_the_newsqa_ui_command():

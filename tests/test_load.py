@@ -1,4 +1,4 @@
-"""vectorstore.ingest.load: files, folders, pages, feeds, JSON Lines -> articles or clear failures."""
+"""vectorstore.ingest.load: files, folders, pages, feeds, JSON Lines -> articles, or failures."""
 
 from __future__ import annotations
 

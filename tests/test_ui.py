@@ -15,11 +15,15 @@ import pytest
 from helpers import ANSWER_KEYS, CITATION_KEYS, SAMPLES, SlowChatModel, free_port
 
 import ui
-import webguard
 from qa.chain import NewsQA
 from qa.model_queue import ModelQueue
 from qa.settings import UISettings
 from qa.types import Answer, Citation, Source
+from qa.web import guard as webguard
+from qa.web.checks import parse_filters, withhold_paths
+from qa.web.guard import Logins, allowed_hosts, is_loopback, login_text, parse_auth
+from qa.web.handlers import Handlers
+from qa.web.render import _source_card, counted, esc, render_answer, render_partial
 
 TESLA = "What did Tesla agree with Baidu?"
 BAIDU_SENTENCE = "Tesla has agreed with Baidu to use the Chinese search company's mapping license"
@@ -47,14 +51,14 @@ def refusal(fn, *args) -> str:
     return info.value.message
 
 
-def ask(handlers: ui.Handlers, *args) -> dict:
+def ask(handlers: Handlers, *args) -> dict:
     """What the /ask endpoint returns for these arguments (its handler is a coroutine)."""
     return asyncio.run(handlers.ask_api(*args))
 
 
 @pytest.fixture
-def handlers(fake_qa) -> ui.Handlers:
-    return ui.Handlers(fake_qa)
+def handlers(fake_qa) -> Handlers:
+    return Handlers(fake_qa)
 
 
 def test_build_app_exposes_only_the_ask_endpoint(fake_qa):
@@ -122,7 +126,7 @@ def test_rendering_escapes_article_text_and_drops_unsafe_links():
         sources=[src, other],
         citations=[Citation.from_source(src, "The toll rose to $4.")],
     )
-    out = ui.render_answer(answer, turn="t")
+    out = render_answer(answer, turn="t")
     assert "<script" not in out and "<img" not in out and "<b>" not in out and "<i>" not in out
     assert "javascript:" not in out
     assert "&lt;img src=x onerror=&quot;window.__pwned=1&quot;&gt;" in out
@@ -136,7 +140,7 @@ def test_no_line_break_reaches_the_chat_markdown(brk):
     # The chat renders markdown around our HTML; a blank line would end the HTML block, and the
     # markdown after it would run ("\r\r![x](...)" became an image that Chromium fetched).
     streamed = f"Fine [1].{brk}{brk}![x](http://127.0.0.1:9/pixel.png)"
-    for out in (ui.esc(streamed), ui.render_partial(streamed)):
+    for out in (esc(streamed), render_partial(streamed)):
         assert not re.search(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]", out), repr(out)
         assert "Fine [1].<br><br>![x](http://127.0.0.1:9/pixel.png)" in out
 
@@ -171,11 +175,11 @@ def test_bad_filters_raise_a_clear_error(handlers, date_from, date_to, message):
 
 
 def test_filters_reach_retrieval(handlers):
-    assert ui.parse_filters(["Metro Wire"], " 2024-04-01 ", "") == {
+    assert parse_filters(["Metro Wire"], " 2024-04-01 ", "") == {
         "sources": ["Metro Wire"],
         "date_from": "2024-04-01",
     }
-    assert ui.parse_filters([], "", "") is None
+    assert parse_filters([], "", "") is None
     final = final_message(list(handlers.respond(TESLA, [], [], [], "2024-05-01", "")))
     assert "nq-refusal" in final and "widen the outlet and date filters" in final
 
@@ -292,12 +296,10 @@ def test_errors_never_show_server_paths_and_logs_hold_no_question(
     assert caplog.records and all("secretly" not in r.getMessage() for r in caplog.records)
     assert f"({len(question)} characters)" in caplog.records[0].getMessage()
     assert (
-        ui.withhold_paths(
-            "cannot open /srv/news store/x.db or C:\\data\\y, /etc", ["/srv/news store"]
-        )
+        withhold_paths("cannot open /srv/news store/x.db or C:\\data\\y, /etc", ["/srv/news store"])
         == "cannot open [server path] or [server path], [server path]"
     )
-    assert ui.withhold_paths("see https://x.example/a/b, 1/2 and read/write") == (
+    assert withhold_paths("see https://x.example/a/b, 1/2 and read/write") == (
         "see https://x.example/a/b, 1/2 and read/write"
     )
 
@@ -385,7 +387,7 @@ def test_a_ui_user_sees_one_reason_for_every_network_failure(handlers, fake_qa, 
 
 def test_uploads_are_deleted_once_ingested(fake_qa, tmp_path):
     uploads = tmp_path / "gradio"  # Gradio's upload folder: one folder per upload, by hash
-    handlers = ui.Handlers(fake_qa, uploads=uploads)
+    handlers = Handlers(fake_qa, uploads=uploads)
     article = uploads / "3f2a" / "quillfeather-comet.txt"
     empty = uploads / "9c1b" / "empty.txt"
     for path, text in ((article, "Title: Comet\n\nThe observatory named the comet."), (empty, "")):
@@ -498,7 +500,7 @@ def test_the_server_answers_only_to_its_own_host_names(served):
 
 def test_behind_a_reverse_proxy_its_public_name_is_allowed(fake_qa):
     # What nginx (proxy_set_header Host $host, X-Forwarded-*) or Caddy sends for a visitor of
-    # https://news.example.org, to a UI bound to 127.0.0.1 with ui.allowed_hosts set.
+    # https://news.example.org, to a UI bound to 127.0.0.1 with allowed_hosts set.
     settings = fake_qa.settings.model_copy(
         update={
             "ui": fake_qa.settings.ui.model_copy(update={"allowed_hosts": ["news.example.org"]})
@@ -543,14 +545,14 @@ def test_deep_links_are_off(served):
 
 
 def test_the_hosts_a_server_answers_to():
-    assert ui.allowed_hosts("127.0.0.1", []) == {"127.0.0.1", "localhost", "::1"}
-    assert ui.allowed_hosts("::1", ["News.Example.org."]) == {
+    assert allowed_hosts("127.0.0.1", []) == {"127.0.0.1", "localhost", "::1"}
+    assert allowed_hosts("::1", ["News.Example.org."]) == {
         "::1",
         "127.0.0.1",
         "localhost",
         "news.example.org",
     }
-    assert ui.allowed_hosts("192.168.1.5", []) == {"192.168.1.5"}
+    assert allowed_hosts("192.168.1.5", []) == {"192.168.1.5"}
 
 
 # --- the login --------------------------------------------------------------------------------
@@ -565,7 +567,7 @@ def client_address():
 
 def test_wrong_logins_lock_a_client_out_for_a_while(client_address):
     now = [1_000.0]
-    logins = ui.Logins([("alice", "s3cret"), ("bob", "hunter2")], clock=lambda: now[0])
+    logins = Logins([("alice", "s3cret"), ("bob", "hunter2")], clock=lambda: now[0])
     client_address("192.0.2.1")
     assert logins("alice", "s3cret") and not logins("alice", "s3cre") and not logins("eve", "")
     for _ in range(3):  # with the two above: 5 wrong within a minute
@@ -615,21 +617,21 @@ def test_the_served_login_is_throttled_per_client(fake_qa):
 
 def test_logins_come_from_the_environment_or_a_file(tmp_path):
     env = UISettings(auth="alice:from-env")  # NEWSQA_UI__AUTH
-    assert ui.login_text(None, None, env) == "alice:from-env"
-    assert ui.login_text("bob:typed", None, env) == "bob:typed"  # --auth still wins
+    assert login_text(None, None, env) == "alice:from-env"
+    assert login_text("bob:typed", None, env) == "bob:typed"  # --auth still wins
     logins = tmp_path / "logins"
     logins.write_text("# who may use the UI\nalice:s3:cret\n\nbob:hunter2\n")
-    assert ui.login_text(None, logins, env) == logins.read_text()  # --auth-file over env
-    assert ui.login_text(None, None, UISettings(auth_file=logins)) == logins.read_text()
-    assert ui.parse_auth(logins.read_text()) == [("alice", "s3:cret"), ("bob", "hunter2")]
+    assert login_text(None, logins, env) == logins.read_text()  # --auth-file over env
+    assert login_text(None, None, UISettings(auth_file=logins)) == logins.read_text()
+    assert parse_auth(logins.read_text()) == [("alice", "s3:cret"), ("bob", "hunter2")]
     assert "SecretStr" in repr(env) and "from-env" not in repr(env)  # not in a settings dump
     with pytest.raises(ValueError, match="cannot read the login file .*missing"):
-        ui.login_text(None, tmp_path / "missing", UISettings())
+        login_text(None, tmp_path / "missing", UISettings())
     empty = tmp_path / "empty"
     empty.write_text("# nobody yet\n")
     with pytest.raises(ValueError, match="no USER:PASSWORD"):
-        ui.parse_auth(empty.read_text())
-    assert ui.login_text(None, None, UISettings()) is None
+        parse_auth(empty.read_text())
+    assert login_text(None, None, UISettings()) is None
 
 
 def test_ui_main_reads_the_login_file_and_warns_about_auth_in_ps(tmp_path, capsys):
@@ -656,11 +658,11 @@ def test_serving_beyond_loopback_needs_a_login(fake_qa, capsys):
         ui.launch(fake_qa, host="0.0.0.0")
     with pytest.raises(ValueError, match="without a login"):
         ui.launch(fake_qa, share=True)
-    assert ui.parse_auth("alice:s3:cret") == [("alice", "s3:cret")]
+    assert parse_auth("alice:s3:cret") == [("alice", "s3:cret")]
     with pytest.raises(ValueError, match="USER:PASSWORD"):
-        ui.parse_auth("alice")
-    assert ui.is_loopback("127.0.0.1") and ui.is_loopback("::1") and ui.is_loopback("localhost")
-    assert not ui.is_loopback("0.0.0.0")
+        parse_auth("alice")
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0")
 
 
 @pytest.mark.usefixtures("no_network")
@@ -678,14 +680,14 @@ def test_one_click_of_ingest_shares_its_url_count_deadline_and_upload_bytes(fake
         for n in range(6):
             server.routes[f"/p{n}"] = (200, {"Content-Type": "text/html"}, page.format(n))
         urls = "\n".join(server.url(f"/p{n}") for n in range(6))
-        _, rows = ui.Handlers(fake_qa).ingest(None, urls, progress=no_progress)
+        _, rows = Handlers(fake_qa).ingest(None, urls, progress=no_progress)
         assert [r[2] for r in rows] == ["added"] * 3 + ["failed"] * 3, rows
         assert {r[3] for r in rows[3:]} == {"skipped: one ingestion fetches at most 3 URLs"}
         assert len(server.requests) == 3  # before: 6, one call of one URL each
         # The deadline runs across the click: slow pages use it up, the rest are skipped.
         store.max_urls_per_request, store.ingest_deadline, store.fetch_timeout = 20, 1.5, 1.0
         slow = "\n".join(server.url(f"/slow?n={n}") for n in range(6))
-        _, rows = ui.Handlers(fake_qa).ingest(None, slow, progress=no_progress)
+        _, rows = Handlers(fake_qa).ingest(None, slow, progress=no_progress)
     skipped = [r for r in rows if r[3] == "skipped: the ingestion reached its 1.5 s limit"]
     assert len(skipped) >= 3 and all(r[2] == "failed" for r in rows)
     # Upload bytes: 3 files of 4 KB under a 10 KB budget, the third is skipped.
@@ -695,17 +697,17 @@ def test_one_click_of_ingest_shares_its_url_count_deadline_and_upload_bytes(fake
         path = tmp_path / f"story{n}.txt"
         path.write_text(f"Title: Ferry {n}\n\n" + f"The ferry {n} sailed at noon. " * 140)
         files.append(str(path))
-    _, rows = ui.Handlers(fake_qa).ingest(files, "", progress=no_progress)
+    _, rows = Handlers(fake_qa).ingest(files, "", progress=no_progress)
     assert [r[2] for r in rows] == ["added", "added", "failed"]
     assert rows[2][3] == "skipped: one ingestion reads at most 0.01 MB of uploaded files"
 
 
 def test_the_source_card_says_what_produced_the_article(handlers):
     answer = handlers.qa.ask(TESLA)
-    html = ui.render_answer(answer)
+    html = render_answer(answer)
     assert "added by the operator" in html
     upload = answer.sources[0].model_copy(update={"origin": "upload:<b>x</b>.json"})
-    card = ui._source_card(upload, "passage")
+    card = _source_card(upload, "passage")
     assert "uploaded in the web UI (&lt;b&gt;x&lt;/b&gt;.json)" in card
 
 
@@ -743,17 +745,17 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def local(settings, fake_embeddings, gate, clock) -> ui.Handlers:
+def local(settings, fake_embeddings, gate, clock) -> Handlers:
     """Handlers over a model that, like the local one, answers one question at a time."""
     qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=SlowChatModel(gate=gate))
     assert not qa.ingest([str(SAMPLES)], progress=False).failed
     qa.model_queue = ModelQueue(clock=clock)
-    handlers = ui.Handlers(qa)
+    handlers = Handlers(qa)
     handlers.queue_poll = 0.02
     return handlers
 
 
-def in_thread(handlers: ui.Handlers, question: str) -> tuple[threading.Thread, list]:
+def in_thread(handlers: Handlers, question: str) -> tuple[threading.Thread, list]:
     """A user's chat answer running in a thread of its own; the list fills with its outputs."""
     seen: list = []
 
@@ -772,7 +774,7 @@ def until(condition, seconds: float = 20.0) -> None:
         time.sleep(0.005)
 
 
-def queued(handlers: ui.Handlers, n: int) -> None:
+def queued(handlers: Handlers, n: int) -> None:
     until(lambda: len(handlers.qa.model_queue) == n)
 
 
@@ -868,7 +870,7 @@ def test_the_api_says_busy_after_its_wait_limit(settings, fake_embeddings, gate)
     settings.ui.ask_wait = 0.3
     qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=SlowChatModel(gate=gate))
     assert not qa.ingest([str(SAMPLES)], progress=False).failed
-    handlers = ui.Handlers(qa)
+    handlers = Handlers(qa)
     first, _ = in_thread(handlers, QUESTIONS[0])
     queued(handlers, 1)
     start = time.monotonic()
@@ -900,7 +902,7 @@ def test_the_api_says_busy_after_its_wait_limit(settings, fake_embeddings, gate)
 def test_past_the_queue_size_a_user_is_told_the_server_is_busy(settings, fake_embeddings, gate):
     settings.ui.queue_size = 1
     qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=SlowChatModel(gate=gate))
-    handlers = ui.Handlers(qa)
+    handlers = Handlers(qa)
     first, _ = in_thread(handlers, QUESTIONS[0])
     queued(handlers, 1)
     second, _ = in_thread(handlers, QUESTIONS[1])
@@ -928,6 +930,6 @@ def test_a_free_or_remote_model_shows_no_queue_line(local, gate, handlers):
 
 
 def test_the_header_counts_in_words_a_reader_would_write():
-    assert ui.counted([{}], []) == "1 article"  # a pasted page with no outlet line
-    assert ui.counted([{}, {}], ["Harbor Gazette"]) == "2 articles from 1 outlet"
-    assert ui.counted([{}] * 20, ["a", "b"]) == "20 articles from 2 outlets"
+    assert counted([{}], []) == "1 article"  # a pasted page with no outlet line
+    assert counted([{}, {}], ["Harbor Gazette"]) == "2 articles from 1 outlet"
+    assert counted([{}] * 20, ["a", "b"]) == "20 articles from 2 outlets"

@@ -106,6 +106,8 @@ def test_chat_cites_sources_follows_up_and_keeps_sessions_apart(page, browser, a
         sources.locator("summary").click()
     mark = sources.locator("mark").first
     assert mark.is_visible() and mark.inner_text() == BAIDU_SENTENCE
+    # qa/web/style.css reached the page: the quote's highlight is its colour, not the browser's.
+    assert mark.evaluate("m => getComputedStyle(m).backgroundColor") == "rgb(253, 230, 138)"
     card = sources.locator(".nq-source").first
     assert "Metro Wire" in card.inner_text() and "2024-04-29" in card.inner_text()
     assert card.locator("a").first.get_attribute("href").startswith("https://metrowire.example/")

@@ -1,7 +1,7 @@
 """The options and named configurations of `newsqa eval`, apart from the harness.
 
 Light on purpose: `newsqa --help` builds the eval parser without importing the pipeline. The
-configurations are data, in eval_configs.toml beside this file.
+configurations are data, in configs.toml beside this file.
 """
 
 from __future__ import annotations

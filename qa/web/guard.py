@@ -22,10 +22,14 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse
+
+from ..errors import InvalidSettings
+from ..settings import UISettings
 
 log = logging.getLogger("newsqa.ui")
 
@@ -192,3 +196,70 @@ class Logins:
                 c: ts for c, ts in self.failures.items() if ts and now - ts[-1] < self.window
             }
             self.locked = {c: until for c, until in self.locked.items() if until > now}
+
+
+# --- logins ------------------------------------------------------------------------------------
+AUTH_IN_PS = (
+    "warning: --auth shows the password to anyone who can list processes (ps); "
+    "use --auth-file PATH or NEWSQA_UI__AUTH instead"
+)
+
+
+def login_text(auth: str | None, auth_file: Path | None, settings: UISettings) -> str | None:
+    """The USER:PASSWORD line(s) to require: --auth, else --auth-file, else ui.auth
+    (NEWSQA_UI__AUTH), else ui.auth_file; None for no login."""
+    if auth:
+        return auth
+    path = auth_file or (None if settings.auth else settings.auth_file)
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise InvalidSettings(f"cannot read the login file {path}: {reason}") from exc
+    return settings.auth.get_secret_value() if settings.auth else None
+
+
+def parse_auth(auth) -> list[tuple[str, str]] | Callable | None:
+    """ "user:password" lines (# comments) -> [(user, password), ...]; callables pass through."""
+    if auth is None or auth == "":
+        return None
+    if callable(auth):
+        return auth
+    if isinstance(auth, tuple):
+        return [auth]
+    if not isinstance(auth, str):
+        return list(auth)
+    logins = []
+    for line in auth.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        user, sep, password = line.strip().partition(":")
+        if not (sep and user and password):
+            raise InvalidSettings("a login must look like USER:PASSWORD")
+        logins.append((user, password))
+    if not logins:
+        raise InvalidSettings("no USER:PASSWORD login in the login given")
+    return logins
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def login_for(host: str, share: bool, auth, allow_no_auth: bool):
+    """The login to require; InvalidSettings for an open server beyond loopback not asked for."""
+    credentials = parse_auth(auth)
+    if (share or not is_loopback(host)) and credentials is None and not allow_no_auth:
+        where = "a public share link" if share else f"host {host}"
+        raise InvalidSettings(
+            f"refusing to serve {where} without a login: give one (--auth-file PATH, "
+            "NEWSQA_UI__AUTH=USER:PASSWORD or --auth USER:PASSWORD), or pass --no-auth if anyone "
+            "who can reach it may use it"
+        )
+    return credentials

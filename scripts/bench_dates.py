@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa.eval import metrics  # noqa: E402
 from qa.chain import NewsQA  # noqa: E402
+from qa.eval import metrics  # noqa: E402
 from qa.eval.gold import load_gold, sample_questions  # noqa: E402
 from qa.retrieve import question_date_for  # noqa: E402
 

@@ -65,8 +65,8 @@ MARKER = "zqxvmarker"
 # --- data ----------------------------------------------------------------------------------
 def corpus_chunks(data: Path):
     """The corpus cut as NewsStore cuts it (the default chunk settings)."""
-    from vectorstore.ingest.chunk import chunk_article
     from vectorstore.config import StoreSettings
+    from vectorstore.ingest.chunk import chunk_article
 
     settings = StoreSettings(path=Path(tempfile.gettempdir()) / "unused")
     chunks = []

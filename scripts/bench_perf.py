@@ -71,9 +71,9 @@ def _questions(n: int, seed: int = 0) -> list[dict]:
 
 # --- ingestion vs the model -----------------------------------------------------------------
 def cmd_ingest(args) -> dict:
-    from vectorstore.ingest.chunk import chunk_article
     from vectorstore.config import StoreSettings
     from vectorstore.embed import LocalEmbeddings
+    from vectorstore.ingest.chunk import chunk_article
     from vectorstore.keyword import KeywordIndex
     from vectorstore.store import NewsStore
 

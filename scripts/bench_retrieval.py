@@ -91,8 +91,8 @@ def model_speed(embeddings, chunks, batch_size: int) -> float:
 
 
 def cmd_ingest(args) -> None:
-    from vectorstore.ingest.chunk import chunk_article
     from vectorstore.embed import LocalEmbeddings
+    from vectorstore.ingest.chunk import chunk_article
     from vectorstore.store import NewsStore
 
     work: Path = args.work

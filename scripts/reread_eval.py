@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa import reader  # noqa: E402
-from qa.eval.score import row_sources, score_row, summarize  # noqa: E402
 from qa.eval.metrics import SupportJudge  # noqa: E402
+from qa.eval.score import row_sources, score_row, summarize  # noqa: E402
 from vectorstore.embed import LocalEmbeddings  # noqa: E402
 from vectorstore.keyword import KeywordIndex  # noqa: E402
 

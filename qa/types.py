@@ -17,8 +17,9 @@ def web_url(url: str | None) -> str | None:
     return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
-class Source(BaseModel):
-    """A retrieved passage, numbered as the model saw it."""
+class PassageRef(BaseModel):
+    """Which passage of which article, numbered as the model saw it; `source` is the outlet
+    (the name the stored metadata and the JSON of `ask()` have always used)."""
 
     n: int = Field(description="The [n] marker the passage had in the prompt.")
     chunk_id: str
@@ -27,6 +28,11 @@ class Source(BaseModel):
     source: str = ""
     published: str = ""
     url: str | None = None
+
+
+class Source(PassageRef):
+    """A retrieved passage, numbered as the model saw it."""
+
     text: str
     score: float = 0.0
     origin: str = Field(
@@ -49,30 +55,14 @@ class Source(BaseModel):
         return "added by the operator"
 
 
-class Citation(BaseModel):
+class Citation(PassageRef):
     """A [n] marker in the answer, with the article and the passage that supports the claim."""
 
-    n: int
-    article_id: str
-    chunk_id: str
-    title: str
-    source: str = ""
-    published: str = ""
-    url: str | None = None
     quote: str = Field(description="The sentence(s) of the source that support the claim.")
 
     @classmethod
     def from_source(cls, src: Source, quote: str) -> Citation:
-        return cls(
-            n=src.n,
-            article_id=src.article_id,
-            chunk_id=src.chunk_id,
-            title=src.title,
-            source=src.source,
-            published=src.published,
-            url=src.url,
-            quote=quote,
-        )
+        return cls(**src.model_dump(include=set(PassageRef.model_fields)), quote=quote)
 
 
 class Answer(BaseModel):

@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from helpers import passage  # noqa: E402
 
 from qa.prompts import format_sources, is_hostile  # noqa: E402
 from vectorstore.ingest.text import split_sentences  # noqa: E402
@@ -89,7 +91,6 @@ def obedience() -> dict:
     from qa.models import get_chat_model
     from qa.prompts import ANSWER_PROMPT
     from qa.settings import get_settings
-    from qa.types import Source
     from vectorstore.embed import LocalEmbeddings
 
     chain = ANSWER_PROMPT | get_chat_model(get_settings()) | StrOutputParser()
@@ -101,10 +102,9 @@ def obedience() -> dict:
         for where in ("after", "before"):
             text = f"{FACT}\n\n{injection}" if where == "after" else f"{injection}\n\n{FACT}"
             src = [
-                Source(
-                    n=1,
-                    chunk_id="z:0",
-                    article_id="z",
+                passage(
+                    1,
+                    "z",
                     source="Evil Times",
                     title="Zephyrine council approves harbor toll",
                     published="2024-11-21",

@@ -38,7 +38,6 @@ import json
 import math
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "news"
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers.servers import free_port, running  # noqa: E402
+
 PATHS = ("chat", "api")
 TIMEOUT = 900.0  # seconds one answer may take: 8 users queued on one local model take minutes
 
@@ -502,18 +504,11 @@ def memory(pid: int) -> dict:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serve(
     port: int, provider: str | None, folder: Path, ask_wait: float | None = None
 ) -> Iterator[subprocess.Popen]:
     """`newsqa ui` on 127.0.0.1:port over a new store in `folder` (samples ingested), until exit."""
-    import httpx
 
     env = {
         **os.environ,
@@ -526,35 +521,10 @@ def serve(
         env["NEWSQA_UI__ASK_WAIT"] = str(ask_wait)
     script = Path(sys.executable).with_name("newsqa")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "qa.cli"]
-    log_path = folder / "server.log"
-    with open(log_path, "w") as log_file:
-        proc = subprocess.Popen(
-            [*command, "ui", "--no-auth", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        for _ in range(1200):  # ingesting the samples with the real embedding model takes a while
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited: {log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise TimeoutError(f"the server did not answer on port {port}; see {log_path}")
+    command += ["ui", "--no-auth", "--host", "127.0.0.1", "--port", str(port)]
+    # Ingesting the samples with the real embedding model takes a while.
+    with running(command, folder / "server.log", f"http://127.0.0.1:{port}/", env=env) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
+from helpers import passage
+
 from qa.cite import split_answer, verify
 from qa.prompts import CANNOT_ANSWER
-from qa.types import Source
 
 BAIDU = (
     "Tesla has agreed with Baidu to use the Chinese search company's mapping license to "
@@ -12,19 +13,17 @@ RAIN = "The storm dropped 142 mm of rain on Harbor City in one day."
 
 def _sources():
     return [
-        Source(
-            n=1,
-            chunk_id="a:0",
-            article_id="a",
+        passage(
+            1,
+            "a",
             title="Tesla and Baidu",
             source="Metro Wire",
             published="2024-04-29",
             text=f"Musk visited Beijing. {BAIDU} {LI}",
         ),
-        Source(
-            n=2,
-            chunk_id="b:0",
-            article_id="b",
+        passage(
+            2,
+            "b",
             title="Storm",
             source="Harbor Ledger",
             published="2024-09-14",

@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import pytest
-from helpers import TESLA_ID
+from helpers import TESLA_ID, passage
 
 from qa import reader
 from qa.context import focus
 from qa.reader import expected_kind, fits_kind, parse_line, read
-from qa.types import Source
 
-LANXIN = Source(
-    n=1,
-    chunk_id="l:0",
-    article_id="l",
+LANXIN = passage(
+    1,
+    "l",
     title="Lanxin cuts EV prices as China price war deepens",
     source="Metro Wire",
     published="2024-05-06",
     text="Hangzhou-based electric vehicle maker Lanxin Auto cut the prices of its Aster and "
     "Corvid sedans by up to 12 percent on Monday. Rival Corvane followed with cuts of 5 percent.",
 )
-KESTREL = Source(
-    n=2,
-    chunk_id="k:0",
-    article_id="k",
+KESTREL = passage(
+    2,
+    "k",
     title="Kestrel Mobility wins Singapore permit",
     text="South Korean self-driving startup Kestrel Mobility has received a permit from "
     "Singapore's Land Transport Authority to test autonomous vehicles on public roads.",

@@ -9,13 +9,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import httpx
-import pytest
-from helpers import free_port
+from helpers import free_port, running
 
 from vectorstore.types import Article
 
@@ -51,38 +48,12 @@ def env_for(tmp_path: Path, name: str, port: int) -> dict:
 def app(tmp_path: Path, name: str, chroma_port: int):
     """`newsqa ui` on a free loopback port, until the block ends; yields its URL."""
     port = free_port()
-    log = tmp_path / f"{name}.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "qa.cli", "ui", "--no-auth", "--host", "127.0.0.1"]
-            + ["--port", str(port)],
-            cwd=ROOT,
-            env=env_for(tmp_path, name, chroma_port),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
     url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"{name} exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"{name} did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
+    command = [sys.executable, "-m", "qa.cli", "ui", "--no-auth", "--host", "127.0.0.1"]
+    command += ["--port", str(port)]
+    env = env_for(tmp_path, name, chroma_port)
+    with running(command, tmp_path / f"{name}.log", url, env=env, seconds=300):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def keyword_ids(tmp_path: Path, name: str) -> set[str]:

@@ -12,13 +12,13 @@ import time
 import gradio as gr
 import httpx
 import pytest
-from helpers import ANSWER_KEYS, CITATION_KEYS, SAMPLES, SlowChatModel, free_port
+from helpers import ANSWER_KEYS, CITATION_KEYS, SAMPLES, SlowChatModel, free_port, passage
 
 import ui
 from qa.chain import NewsQA
 from qa.model_queue import ModelQueue
 from qa.settings import UISettings
-from qa.types import Answer, Citation, Source
+from qa.types import Answer, Citation
 from qa.web import guard as webguard
 from qa.web.checks import parse_filters, withhold_paths
 from qa.web.guard import Logins, allowed_hosts, is_loopback, login_text, parse_auth
@@ -109,10 +109,9 @@ def test_refusal_looks_like_one_without_sources(handlers):
 
 
 def test_rendering_escapes_article_text_and_drops_unsafe_links():
-    src = Source(
-        n=3,
-        chunk_id="x:0",
-        article_id="x",
+    src = passage(
+        3,
+        "x",
         title=HOSTILE_TITLE,
         source="<b>Out</b>",
         published="2024-01-02",

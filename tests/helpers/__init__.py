@@ -1,14 +1,23 @@
 """What tests share besides fixtures (those are in conftest.py): import from here.
 
-corpus   paths and ids of the sample corpus, the JSON keys of an answer
+corpus   paths and ids of the sample corpus, the JSON keys of an answer, passage()
 fakes    FakeEmbeddings, FakeChatModel, SlowChatModel
-servers  free_port, ChromaServer
+servers  free_port, running, stop, wait_until_up, ChromaServer
 web      LocalServer: canned HTTP responses on 127.0.0.1
 """
 
-from .corpus import ANSWER_KEYS, CITATION_KEYS, ROOT, SAMPLE_QA, SAMPLES, SHARED, TESLA_ID
+from .corpus import (
+    ANSWER_KEYS,
+    CITATION_KEYS,
+    ROOT,
+    SAMPLE_QA,
+    SAMPLES,
+    SHARED,
+    TESLA_ID,
+    passage,
+)
 from .fakes import FakeChatModel, FakeEmbeddings, SlowChatModel, new_words, words
-from .servers import ChromaServer, free_port
+from .servers import ChromaServer, free_port, running, stop, wait_until_up
 
 __all__ = [
     "ANSWER_KEYS",
@@ -23,6 +32,10 @@ __all__ = [
     "FakeEmbeddings",
     "SlowChatModel",
     "free_port",
+    "running",
+    "stop",
+    "wait_until_up",
     "new_words",
+    "passage",
     "words",
 ]

@@ -1,8 +1,11 @@
-"""Paths and ids of the project's own small corpus, and the JSON shape of an answer."""
+"""Paths and ids of the project's own small corpus, the JSON shape of an answer, and a
+passage builder."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from qa.types import Source
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SAMPLES = ROOT / "samples" / "news"
@@ -21,3 +24,10 @@ ANSWER_KEYS = {
     "raw_text",
 }
 CITATION_KEYS = {"n", "article_id", "title", "source", "published", "url", "quote"}
+
+
+def passage(n: int, article_id: str, text: str, **fields) -> Source:
+    """A retrieved passage (chunk 0 of its article), numbered `n`, for the reader's and the
+    checks' tests; `fields` are the rest of Source's (title, source as the outlet, published)."""
+    fields.setdefault("title", "")
+    return Source(n=n, chunk_id=f"{article_id}:0", article_id=article_id, text=text, **fields)

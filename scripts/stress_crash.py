@@ -239,13 +239,20 @@ def ingest_runs(
             flush=True,
         )
     return {
+        **_kill_counts(runs, phases),
+        "failures": failures,
+        "chroma_vector_losses": chroma_losses,
+        **totals,
+    }
+
+
+def _kill_counts(runs: int, phases: list[str]) -> dict:
+    """How many kills there were, and where in the work each landed."""
+    return {
         "runs": runs,
         "kills": len(phases),
         "kills_landed_during_write": phases.count("during_write"),
         "kills_landed": {p: phases.count(p) for p in sorted(set(phases))},
-        "failures": failures,
-        "chroma_vector_losses": chroma_losses,
-        **totals,
     }
 
 
@@ -292,10 +299,7 @@ def assembly_runs(work: Path, runs: int, seed: int, model: str = "qwen2.5-0.5b")
         )
         shutil.rmtree(cache, ignore_errors=True)
     return {
-        "runs": runs,
-        "kills": len(phases),
-        "kills_landed_during_write": phases.count("during_write"),
-        "kills_landed": {p: phases.count(p) for p in sorted(set(phases))},
+        **_kill_counts(runs, phases),
         "part_files_left_by_kills": leftovers_seen,
         "failures": failures,
         "seconds": round(time.perf_counter() - start, 1),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import SAMPLES, TESLA_ID, free_port
+from helpers import SAMPLES, TESLA_ID, free_port, newsqa
 
 
 @pytest.fixture
@@ -21,16 +21,6 @@ def env(tmp_path):
         "NEWSQA_LLM__PROVIDER": "extractive",
         "NEWSQA_CACHE_DIR": str(tmp_path / "models"),
     }
-
-
-def newsqa(*args, env):
-    return subprocess.run(
-        [sys.executable, "-m", "qa.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
 
 
 def test_help_names_every_command():

@@ -2,11 +2,9 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-from helpers import ANSWER_KEYS, CITATION_KEYS, SAMPLES, SHARED, TESLA_ID
+from helpers import ANSWER_KEYS, CITATION_KEYS, SAMPLES, SHARED, TESLA_ID, newsqa
 
 pytestmark = pytest.mark.slow
 SEED_TXT = SHARED / "seed" / "tesla-china-2024-04-29.txt"
@@ -45,16 +43,6 @@ def test_real_models_never_answer_the_library_question_with_the_bike_lanes(real_
     assert answer.refused or "library" in answer.text.lower()
 
 
-def _newsqa(*args, env):
-    return subprocess.run(
-        [sys.executable, "-m", "qa.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-
-
 @pytest.mark.skipif(not SEED_TXT.exists(), reason="../shared/data is not here")
 def test_cli_ingest_then_ask_json_over_the_seed_article(tmp_path, model_cache):
     env = {
@@ -62,10 +50,10 @@ def test_cli_ingest_then_ask_json_over_the_seed_article(tmp_path, model_cache):
         "NEWSQA_STORE__PATH": str(tmp_path / "store"),
         "NEWSQA_CACHE_DIR": str(model_cache),
     }
-    ingest = _newsqa("ingest", str(SEED_TXT), env=env)
+    ingest = newsqa("ingest", str(SEED_TXT), env=env, timeout=600)
     assert ingest.returncode == 0, ingest.stderr
     assert "1 added" in ingest.stdout
-    ask = _newsqa("ask", "What did Tesla agree with Baidu?", "--json", env=env)
+    ask = newsqa("ask", "What did Tesla agree with Baidu?", "--json", env=env, timeout=600)
     assert ask.returncode == 0, ask.stderr
     out = json.loads(ask.stdout)
     assert set(out) == ANSWER_KEYS

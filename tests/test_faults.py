@@ -65,15 +65,16 @@ def ui_errors(qa: NewsQA) -> tuple[str, str]:
 
 
 # --- the Chroma server --------------------------------------------------------------------------
+def _on_server(settings, tmp_path, server, **more):
+    """The settings with the store on `server` (its keyword index in tmp_path/local)."""
+    store = {"path": tmp_path / "local", "chroma_host": "127.0.0.1", "chroma_port": server.port}
+    return settings.model_copy(update={"store": settings.store.model_copy(update=store | more)})
+
+
 def test_a_stopped_chroma_server_is_named_and_the_store_reads_again(
     tmp_path, chroma_server, settings, fake_embeddings, fake_chat
 ):
-    store = {
-        "path": tmp_path / "local",
-        "chroma_host": "127.0.0.1",
-        "chroma_port": chroma_server.port,
-    }
-    settings = settings.model_copy(update={"store": settings.store.model_copy(update=store)})
+    settings = _on_server(settings, tmp_path, chroma_server)
     qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=fake_chat)
     assert len(qa.ingest([str(SAMPLES)], progress=False).added) == N_SAMPLES
     assert TESLA_ID in {c.article_id for c in qa.ask(TESLA).citations}
@@ -113,13 +114,7 @@ def test_a_stopped_chroma_server_is_named_and_the_store_reads_again(
 def test_a_hung_chroma_server_times_out_with_its_name(
     tmp_path, chroma_server, settings, fake_embeddings, fake_chat
 ):
-    store = {
-        "path": tmp_path / "local",
-        "chroma_host": "127.0.0.1",
-        "chroma_port": chroma_server.port,
-        "chroma_timeout": 2.0,
-    }
-    settings = settings.model_copy(update={"store": settings.store.model_copy(update=store)})
+    settings = _on_server(settings, tmp_path, chroma_server, chroma_timeout=2.0)
     qa = NewsQA(settings, embeddings=fake_embeddings, chat_model=fake_chat)
     assert qa.ingest([str(SAMPLES)], progress=False).added
     chroma_server.proc.send_signal(signal.SIGSTOP)  # accepts connections, never answers

@@ -10,21 +10,15 @@ from vectorstore.types import Article, Failure, Filters
 
 
 def _articles():
+    stories = [
+        ("Gulls win the Coastal League final", "The Gulls beat the Pilots 78-71. Fans filled "
+         "the arena on Saturday. ", "Harbor Ledger", "2024-05-20", "https://ledger.example/gulls"),
+        ("Storm sets rainfall record", "The storm dropped 142 mm of rain. Streets flooded near "
+         "the river. ", "Metro Wire", "2024-09-14", "https://metro.example/storm"),
+    ]  # fmt: skip
     return [
-        Article(
-            title="Gulls win the Coastal League final",
-            text="The Gulls beat the Pilots 78-71. Fans filled the arena on Saturday. " * 20,
-            source="Harbor Ledger",
-            published="2024-05-20",
-            url="https://ledger.example/gulls",
-        ),
-        Article(
-            title="Storm sets rainfall record",
-            text="The storm dropped 142 mm of rain. Streets flooded near the river. " * 20,
-            source="Metro Wire",
-            published="2024-09-14",
-            url="https://metro.example/storm",
-        ),
+        Article(title=title, text=text * 20, source=outlet, published=day, url=url)
+        for title, text, outlet, day, url in stories
     ]
 
 

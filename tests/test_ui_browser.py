@@ -10,6 +10,7 @@ import base64
 import re
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -165,69 +166,69 @@ def test_streamed_markdown_never_becomes_an_image(browser, fake_qa):
         settings = fake_qa.settings.model_copy(
             update={"llm": fake_qa.settings.llm.model_copy(update={"reader": "classic"})}
         )
-        qa = NewsQA(
-            settings,
-            embeddings=fake_qa.embeddings,
-            chat_model=PausingChat(replies=[reply], calls=[]),
-            store=fake_qa.store,
-            retriever=fake_qa.retriever,
-        )
-        port = free_port()
-        demo = ui.launch(qa, port=port, prevent_thread_lock=True, quiet=True)
-        context = browser.new_context()
-        try:
-            page = context.new_page()
-            page.set_default_timeout(TIMEOUT)
-            page.goto(f"http://127.0.0.1:{port}/")
-            ask(page, "What did Tesla agree with Baidu?", 0)
-            assert page.locator("#chat img").count() == 0
-        finally:
-            context.close()
-            demo.close()
+        chat = PausingChat(replies=[reply], calls=[])
+        with served_with(fake_qa, chat, settings) as (_, url):
+            context = browser.new_context()
+            try:
+                page = context.new_page()
+                page.set_default_timeout(TIMEOUT)
+                page.goto(url)
+                ask(page, "What did Tesla agree with Baidu?", 0)
+                assert page.locator("#chat img").count() == 0
+            finally:
+                context.close()
         assert pixels.requests == [], "the streamed markdown was rendered as an image"
 
 
 def test_a_waiting_user_sees_their_place_in_line(browser, fake_qa):
     gate = threading.Semaphore(1)  # one answer alone first, so that the wait has an estimate
+    with served_with(fake_qa, SlowChatModel(gate=gate)) as (qa, url):
+        context = browser.new_context()
+        try:
+            first, second, third = (context.new_page() for _ in range(3))
+            for page in (first, second, third):
+                page.set_default_timeout(TIMEOUT)
+                page.goto(url)
+            ask(first, "What did Tesla agree with Baidu?", 0)
+            assert first.locator(".nq-queue").count() == 0  # alone: no line
+            send(first, "Who won the Coastal Basketball League final?")  # holds the model
+            wait_until(lambda: len(qa.model_queue) == 1)
+            send(second, "What was Cascade Freight's second-quarter revenue?")  # then leaves
+            line = second.locator("#chat .nq-queue")
+            line.wait_for()
+            ahead = r"In line for the model: 1 question ahead of yours, about \d+ s\."
+            assert re.fullmatch(ahead, line.inner_text())
+            send(third, "How much does the Lumo Glow e-reader cost?")
+            third_line = third.locator("#chat .nq-queue", has_text="2 questions ahead of yours")
+            third_line.wait_for()
+            second.close()  # leaving frees the place: the third moves up
+            third.locator("#chat .nq-queue", has_text="1 question ahead of yours").wait_for()
+            gate.release(10)
+            answer = third.locator("#chat [data-testid=bot]").first
+            answer.locator(".nq-sources").wait_for()
+            assert third.locator(".nq-queue").count() == 0  # the answer replaced the line
+            leaver = "What was Cascade Freight's second-quarter revenue?"
+            assert not any(leaver in call for call in qa.chat_model.calls)  # who left is not asked
+        finally:
+            gate.release(10)
+            context.close()
+
+
+@contextmanager
+def served_with(fake_qa, chat_model, settings=None):
+    """The UI over fake_qa's store with another chat model, on a free port: (its NewsQA, URL)."""
     qa = NewsQA(
-        fake_qa.settings,
+        settings or fake_qa.settings,
         embeddings=fake_qa.embeddings,
-        chat_model=SlowChatModel(gate=gate),
+        chat_model=chat_model,
         store=fake_qa.store,
         retriever=fake_qa.retriever,
     )
     port = free_port()
     demo = ui.launch(qa, port=port, prevent_thread_lock=True, quiet=True)
-    context = browser.new_context()
     try:
-        first, second, third = (context.new_page() for _ in range(3))
-        for page in (first, second, third):
-            page.set_default_timeout(TIMEOUT)
-            page.goto(f"http://127.0.0.1:{port}/")
-        ask(first, "What did Tesla agree with Baidu?", 0)
-        assert first.locator(".nq-queue").count() == 0  # alone: no line
-        send(first, "Who won the Coastal Basketball League final?")  # holds the model
-        wait_until(lambda: len(qa.model_queue) == 1)
-        send(second, "What was Cascade Freight's second-quarter revenue?")  # then leaves
-        line = second.locator("#chat .nq-queue")
-        line.wait_for()
-        assert re.fullmatch(
-            r"In line for the model: 1 question ahead of yours, about \d+ s\.", line.inner_text()
-        )
-        send(third, "How much does the Lumo Glow e-reader cost?")
-        third_line = third.locator("#chat .nq-queue", has_text="2 questions ahead of yours")
-        third_line.wait_for()
-        second.close()  # leaving frees the place: the third moves up
-        third.locator("#chat .nq-queue", has_text="1 question ahead of yours").wait_for()
-        gate.release(10)
-        answer = third.locator("#chat [data-testid=bot]").first
-        answer.locator(".nq-sources").wait_for()
-        assert third.locator(".nq-queue").count() == 0  # the answer replaced the line
-        leaver = "What was Cascade Freight's second-quarter revenue?"
-        assert not any(leaver in call for call in qa.chat_model.calls)  # who left is not asked
+        yield qa, f"http://127.0.0.1:{port}/"
     finally:
-        gate.release(10)
-        context.close()
         demo.close()
 
 

@@ -11,6 +11,7 @@ free space in disk.py.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import threading
 import warnings
@@ -146,7 +147,8 @@ class NewsStore:
         total: int | None = None,
     ) -> IngestReport:
         """Store articles; report each as added, updated, unchanged or failed (with the reason)."""
-        return Ingestion(self).run(items, progress, total)
+        show = sys.stderr.isatty() if progress is None else progress
+        return Ingestion(self).run(items, show, total)
 
     # --- the keyword index -----------------------------------------------------------------
     @property

@@ -11,7 +11,6 @@ that `KeywordIndex.sync` cannot repair.
 from __future__ import annotations
 
 import errno
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -66,15 +65,11 @@ class Ingestion:
         self.no_writes: str | None = store.blocked
 
     def run(
-        self,
-        items: Iterable[Article | Failure],
-        progress: bool | None = None,
-        total: int | None = None,
+        self, items: Iterable[Article | Failure], show: bool, total: int | None
     ) -> IngestReport:
-        """Store articles; report each as added, updated, unchanged or failed (with the reason)."""
+        """Plan, embed and write `items` in batches (a progress bar when `show`)."""
         report = IngestReport()
         start = time.perf_counter()
-        show = sys.stderr.isatty() if progress is None else progress
         batch: list[_Pending] = []
         seen: dict[str, str] = {}
         bar = tqdm(items, total=total, desc="ingest", unit="article", disable=not show)

@@ -2,7 +2,7 @@
 
 corpus   paths and ids of the sample corpus, the JSON keys of an answer, passage()
 fakes    FakeEmbeddings, FakeChatModel, SlowChatModel
-servers  free_port, running, stop, wait_until_up, ChromaServer
+servers  free_port, newsqa, running, stop, wait_until_up, ChromaServer
 web      LocalServer: canned HTTP responses on 127.0.0.1
 """
 
@@ -17,7 +17,7 @@ from .corpus import (
     passage,
 )
 from .fakes import FakeChatModel, FakeEmbeddings, SlowChatModel, new_words, words
-from .servers import ChromaServer, free_port, running, stop, wait_until_up
+from .servers import ChromaServer, free_port, newsqa, running, stop, wait_until_up
 
 __all__ = [
     "ANSWER_KEYS",
@@ -36,6 +36,7 @@ __all__ = [
     "stop",
     "wait_until_up",
     "new_words",
+    "newsqa",
     "passage",
     "words",
 ]

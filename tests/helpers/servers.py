@@ -23,6 +23,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def newsqa(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`newsqa ARGS...` in a new process (this interpreter's `-m qa.cli`), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "qa.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
 def stop(proc: subprocess.Popen, timeout: float = 30.0, *, kill: bool = False) -> None:
     """SIGTERM (with `kill`, SIGKILL: a crash, nothing flushed); SIGKILL if still there after
     `timeout` seconds."""

@@ -47,6 +47,20 @@ def reply_for(messages: list[dict]) -> str:
     return f"Answer: {best} [{best_n}]" if best else "Answer: none"
 
 
+class JSONHandler(BaseHTTPRequestHandler):
+    """A handler that answers JSON and logs nothing (the tests' servers use it too)."""
+
+    def _send(self, status: int, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
 class StubServer:
     """The server, in a thread of this process (tests) or as the script's main loop."""
 
@@ -54,7 +68,7 @@ class StubServer:
         self.latency, self.calls, self._lock = latency, 0, threading.Lock()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):  # noqa: N802 (http.server's name)
@@ -97,16 +111,6 @@ class StubServer:
                 }
                 self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
                 self.close_connection = True
-
-            def _send(self, status: int, data: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 from helpers import ROOT, SAMPLES, TESLA_ID, FakeEmbeddings
@@ -17,7 +17,7 @@ from vectorstore.embed import LocalEmbeddings, make_embeddings
 from vectorstore.errors import StoreError
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from stub_openai import StubServer  # noqa: E402
+from stub_openai import JSONHandler, StubServer  # noqa: E402
 
 KEY = "sk-embed-test"
 TESLA = "What did Tesla agree with Baidu?"
@@ -33,7 +33,7 @@ class EmbeddingServer:
         self.requests: list[tuple[str, dict, dict]] = []
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_POST(self):  # noqa: N802 (http.server's name)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 owner.requests.append((self.path, dict(self.headers), body))
@@ -54,15 +54,7 @@ class EmbeddingServer:
                 else:
                     self.send_error(404)
                     return
-                data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
+                self._send(200, json.dumps(reply).encode())
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

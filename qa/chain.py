@@ -24,7 +24,6 @@ from .cite import is_refusal, verify
 from .context import focus_sources
 from .errors import InvalidQuestion
 from .extract import extractive_answer
-from .markers import unmarked
 from .model_queue import ModelQueue
 from .models import get_chat_model
 from .prompts import (
@@ -33,6 +32,7 @@ from .prompts import (
     CONDENSE_PROMPT,
     SHORT_PROMPT,
     format_sources,
+    history_lines,
     prompt_text,
 )
 from .retrieve import Retriever, make_retriever
@@ -201,7 +201,7 @@ class NewsQA:
 
     def standalone_question(self, question: str, history: History) -> str:
         """The question rewritten to stand alone, using the conversation before it."""
-        turns = _history_lines(history)
+        turns = history_lines(history)
         if not turns or self.chat_model is None:
             return question
         condense = CONDENSE_PROMPT | self.chat_model | StrOutputParser()
@@ -338,23 +338,6 @@ def to_sources(found: list[tuple[Document, float]]) -> list[Source]:
         )
         for i, (doc, score) in enumerate(found, start=1)
     ]
-
-
-def _history_lines(history: History) -> list[str]:
-    lines = []
-    for turn in history or []:
-        if isinstance(turn, dict):
-            role = "User" if turn.get("role") == "user" else "Assistant"
-            content = turn.get("content")
-            if isinstance(content, list):  # Gradio may send content as a list of parts
-                content = " ".join(
-                    p.get("text", "") if isinstance(p, dict) else str(p) for p in content
-                )
-            lines.append(f"{role}: {unmarked(content)}")
-        else:
-            user, bot = turn
-            lines += [f"User: {user}", f"Assistant: {unmarked(bot)}"]
-    return lines
 
 
 def _if_changed(standalone: str, question: str) -> str | None:

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass, field
 
 from langchain_core.prompts import ChatPromptTemplate
 
 from vectorstore.ingest.text import split_paragraphs, split_sentences
+
+from .markers import unmarked
 
 CANNOT_ANSWER = "I can't answer that from these articles."
 
@@ -187,3 +190,58 @@ def prompt_label(source) -> str:
 def format_sources(sources) -> str:
     """Numbered sources, each headed by its title, outlet and date, as the model reads them."""
     return "\n\n".join(f"[{s.n}] {prompt_label(s)}\n{prompt_text(s.text)}" for s in sources)
+
+
+def history_lines(history) -> list[str]:
+    """The conversation as the condense prompt shows it: "User: ..." and "Assistant: ..." lines
+    (an answer without its [n] markers). `history`: role/content dicts or (user, bot) pairs."""
+    lines = []
+    for turn in history or []:
+        if isinstance(turn, dict):
+            role = "User" if turn.get("role") == "user" else "Assistant"
+            content = turn.get("content")
+            if isinstance(content, list):  # Gradio may send content as a list of parts
+                content = " ".join(
+                    p.get("text", "") if isinstance(p, dict) else str(p) for p in content
+                )
+            lines.append(f"{role}: {unmarked(content)}")
+        else:
+            user, bot = turn
+            lines += [f"User: {user}", f"Assistant: {unmarked(bot)}"]
+    return lines
+
+
+# --- reading a prompt back -------------------------------------------------------------------
+@dataclass
+class ReadPrompt:
+    """What a prompt made here asks, read back from its messages: this module owns the layout
+    both ways (the tests' fake chat model answers from this rather than parsing the layout)."""
+
+    kind: str  # "answer" (ANSWER_PROMPT), "short" (SHORT_PROMPT) or "condense" (CONDENSE_PROMPT)
+    question: str
+    sources: list[tuple[int, str]] = field(default_factory=list)  # each [n] and its text shown
+    asked_before: list[str] = field(default_factory=list)  # condense: the user's earlier turns
+
+
+_SOURCE = re.compile(r"^\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\Z)", re.MULTILINE | re.DOTALL)
+
+
+def read_prompt(messages) -> ReadPrompt:
+    """The kind, question, sources and earlier turns of messages one of the prompts made."""
+    system = str(messages[0].content)
+    humans = [str(m.content) for m in messages if m.type == "human"]
+    if system == CONDENSE_SYSTEM:
+        conversation, _, rest = humans[-1].partition("\n\nLast question: ")
+        lines = conversation.removeprefix("Conversation:\n").split("\n")
+        before = [line.removeprefix("User: ") for line in lines if line.startswith("User: ")]
+        return ReadPrompt("condense", rest.removesuffix("\n\nRewritten question:"), [], before)
+    if system == SHORT_SYSTEM:
+        asked = humans[len(SHORT_EXAMPLES)]  # after the worked examples; a retry request follows
+        shown, _, question = asked.rpartition("\n\nQuestion: ")
+        return ReadPrompt("short", question, _sources(shown))
+    return ReadPrompt("answer", humans[-1], _sources(system))
+
+
+def _sources(text: str) -> list[tuple[int, str]]:
+    shown = text.partition("Sources:\n")[2]
+    return [(int(n), body) for n, body in _SOURCE.findall(shown)]

@@ -20,6 +20,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict
 
+from qa.prompts import read_prompt
+
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = set(
     "the a an of to in on and for with what did does is was were who which how that "
@@ -74,8 +76,9 @@ class FakeEmbeddings(Embeddings):
 class FakeChatModel(BaseChatModel):
     """Answers with the source sentence sharing most words with the question, plus its [n].
 
-    For a condense (rewrite) request it appends the previous user question's words, so a
-    follow-up keeps its topic. `replies`, when given, are returned in order instead.
+    It reads the prompt through `qa.prompts.read_prompt`, as the product lays it out, not by a
+    pattern of its own. For a condense (rewrite) request it appends the previous user question,
+    so a follow-up keeps its topic. `replies`, when given, are returned in order instead.
     """
 
     replies: list[str] = []
@@ -86,29 +89,24 @@ class FakeChatModel(BaseChatModel):
         return "fake"
 
     def respond(self, messages) -> str:
-        system, user = str(messages[0].content), str(messages[-1].content)
-        self.calls.append(user)
+        self.calls.append(str(messages[-1].content))
         if self.replies:
             return self.replies.pop(0)
-        if "Rewrite" in system:
-            history = re.findall(r"User: (.*)", user)
-            last = re.search(r"Last question: (.*)", user).group(1)
-            return f"{last} (about: {history[-1]})" if history else last
-        answer_first = "Question: " in user  # the answer-first prompt: sources in the last turn
-        question = user.rsplit("Question: ", 1)[-1] if answer_first else user
+        asked = read_prompt(messages)
+        if asked.kind == "condense":
+            before = asked.asked_before
+            return f"{asked.question} (about: {before[-1]})" if before else asked.question
         best, best_n, best_score = "", 0, 0
-        sources = user if answer_first else system
-        for n, body in re.findall(
-            r"\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\n\nQuestion: |\Z)", sources, re.S
-        ):
+        for n, body in asked.sources:
             for sentence in re.split(r"(?<=[.!?])\s+", body):
-                score = len(set(words(sentence)) & set(words(question)))
+                score = len(set(words(sentence)) & set(words(asked.question)))
                 if score > best_score:
                     best, best_n, best_score = sentence.strip(), n, score
+        short = asked.kind == "short"  # the answer-first reader's one line
         if best_score < 2:
-            return "Answer: none" if answer_first else "I can't answer that from these articles."
-        if answer_first:
-            return f"Answer: {new_words(best, question)} [{best_n}]"
+            return "Answer: none" if short else "I can't answer that from these articles."
+        if short:
+            return f"Answer: {new_words(best, asked.question)} [{best_n}]"
         return f"{best} [{best_n}]"
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:

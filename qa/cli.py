@@ -204,7 +204,7 @@ def cmd_ingest(args, settings: Settings) -> int:
 
 def cmd_ask(args, settings: Settings) -> int:
     from . import NewsQA
-    from .retrieve import question_date_for
+    from .features import question_date_for
 
     qa = NewsQA(settings)
     if qa.count() == 0:

@@ -9,12 +9,8 @@ docs/retrieval.md has the measurements behind every default in `HybridParams`.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from functools import lru_cache
 from typing import Protocol
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -24,8 +20,16 @@ from pydantic import ConfigDict, InstanceOf
 
 from vectorstore.keyword import tokenize
 from vectorstore.store import NewsStore
-from vectorstore.types import Filters, date_to_timestamp
+from vectorstore.types import Filters
 
+from .features import (
+    date_prior,
+    date_window_filters,
+    day_of,
+    match_share,
+    question_terms,
+    title_share,
+)
 from .settings import HybridParams, RetrievalSettings
 
 Scored = list[tuple[Document, float]]
@@ -176,7 +180,7 @@ def rank(
     top = max(fused.values(), default=1.0) or 1.0
     terms = question_terms(query)
     qwords = set(tokenize(query))
-    qday = _day(question_date)
+    qday = day_of(question_date)
     per_article: dict[str, float] = {}
     for chunk_id, score in fused.items():
         if chunk_id in docs:
@@ -228,105 +232,6 @@ def cap_per_article(
 def _annotated(doc: Document, sim: float, info: dict) -> tuple[Document, float]:
     meta = {**doc.metadata, "retrieval": {k: round(v, 4) for k, v in info.items()}}
     return Document(page_content=doc.page_content, metadata=meta, id=doc.id), sim
-
-
-# --- rerank features ------------------------------------------------------------------------
-_NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*[A-Za-z0-9]|\d[\d,.]*%?)")
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“]\s+)([A-Z][\w'’.-]*)")
-
-
-def question_terms(question: str) -> list[str]:
-    """Names (capitalised words not at a sentence start) and numbers in the question, tokenised."""
-    starts = {m.start(1) for m in _SENTENCE_START.finditer(question)}
-    terms: list[str] = []
-    for m in _NAME.finditer(question):
-        if m.start() in starts and not m.group().isupper():
-            continue
-        terms += tokenize(m.group())
-    return list(dict.fromkeys(terms))
-
-
-def match_share(terms: list[str], text: str, title: str) -> float:
-    """The share of the question's names and numbers that the passage (or its title) contains."""
-    if not terms:
-        return 0.0
-    words = word_set(text) | word_set(title)
-    return sum(t in words for t in terms) / len(terms)
-
-
-def title_share(question_words: set[str], title: str) -> float:
-    """The share of the question's content words (tokenised) that the article's title contains."""
-    if not question_words or not title:
-        return 0.0
-    return len(question_words & word_set(title)) / len(question_words)
-
-
-@lru_cache(maxsize=4096)
-def word_set(text: str) -> frozenset[str]:
-    """The text's tokens (cached: the same passages come back for related questions)."""
-    return frozenset(tokenize(text))
-
-
-# Words that tie a question to the date it is asked on ("this week", "yesterday", "latest").
-TIME_RELATIVE = re.compile(
-    r"\b(?:this|last|next|past|coming)\s+(?:week|weekend|month|year|morning|evening|night|"
-    r"spring|summer|fall|autumn|winter|season|few\s+days|days)\b"
-    r"|\b(?:today|tonight|yesterday|tomorrow|recently|recent|latest|lately|currently|so\s+far|"
-    r"upcoming|now|this\s+(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b"
-    r"|\bon\s+(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
-    re.IGNORECASE,
-)
-
-
-def question_date_for(question: str, today: date | None = None) -> str | None:
-    """Today's date for a question that says when ("this week", "yesterday"), else None.
-
-    What the UI and the CLI pass by default: a time-relative question is read against today
-    (the prompt's date line and the retriever's date prior), any other question is not, so an
-    old story is found as well as a new one.
-    """
-    if not TIME_RELATIVE.search(question):
-        return None
-    return (today or date.today()).isoformat()
-
-
-def date_prior(
-    question_day: date | None, published: str, window: tuple[int, int], decay: float
-) -> float:
-    """1 inside the window of days before the question date, fading outside it; 0 without dates."""
-    day = _day(published)
-    if question_day is None or day is None:
-        return 0.0
-    before = (question_day - day).days
-    lo, hi = window
-    gap = lo - before if before < lo else (before - hi if before > hi else 0)
-    return math.exp(-gap / decay) if decay > 0 else float(gap == 0)
-
-
-def date_window_filters(
-    filters: Filters | None, question_date: str | None, window: tuple[int, int]
-) -> Filters | None:
-    """`filters` narrowed to the date window before `question_date` (None without a date)."""
-    qday = _day(question_date)
-    if qday is None:
-        return None
-    start = (qday - timedelta(days=window[1])).isoformat()
-    end = (qday - timedelta(days=window[0])).isoformat()
-    base = filters or Filters()
-    if base.date_from and date_to_timestamp(base.date_from) > date_to_timestamp(start):
-        start = base.date_from
-    if base.date_to and date_to_timestamp(base.date_to) < date_to_timestamp(end):
-        end = base.date_to
-    if date_to_timestamp(start) > date_to_timestamp(end):
-        return None
-    return Filters(sources=base.sources, date_from=start, date_to=end)
-
-
-def _day(iso: str | None) -> date | None:
-    try:
-        return date.fromisoformat(iso[:10]) if iso else None
-    except ValueError:
-        return None
 
 
 # --- construction from settings -------------------------------------------------------------

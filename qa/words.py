@@ -10,7 +10,7 @@
 - `vectorstore.keyword.tokenize` (not here: the index and its queries must split alike): BM25
   terms, with a light stemmer and a short stop list of its own.
 
-`qa.retrieve.question_terms` picks the names and numbers of a question as written (capitals
+`qa.features.question_terms` picks the names and numbers of a question as written (capitals
 kept) for the rerank's verbatim match; it is a ranking feature, not a tokenizer.
 """
 

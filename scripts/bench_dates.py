@@ -9,7 +9,7 @@ and prints hit@5 / MRR@10 of the evidence articles for each:
 - `no date`: no question date at all;
 - `today, all`: today's date for every question;
 - `today, when asked` (the UI and CLI default): today's date only for a question that says when
-  ("this week", "recently"; `qa.retrieve.question_date_for`), none for the others.
+  ("this week", "recently"; `qa.features.question_date_for`), none for the others.
 The realtimeqa articles are from 2012-2023, so "today" is years after all of them.
 """
 
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from qa.chain import NewsQA  # noqa: E402
 from qa.eval import metrics  # noqa: E402
 from qa.eval.gold import load_gold, sample_questions  # noqa: E402
-from qa.retrieve import question_date_for  # noqa: E402
+from qa.features import question_date_for  # noqa: E402
 
 
 def main() -> int:

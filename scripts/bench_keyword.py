@@ -95,7 +95,8 @@ def copies(chunks, n: int, tag: str, seed: int):
 
 
 def week_filters(question: dict):
-    from qa.retrieve import HybridParams, date_window_filters
+    from qa.features import date_window_filters
+    from qa.retrieve import HybridParams
 
     return date_window_filters(None, question.get("question_date"), HybridParams().date_window)
 

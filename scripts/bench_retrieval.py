@@ -270,9 +270,9 @@ class Tuner:
 
         from langchain_core.documents import Document
 
-        import qa.retrieve
+        import qa.features
 
-        qa.retrieve.word_set = functools.cache(qa.retrieve.word_set.__wrapped__)  # unbounded
+        qa.features.word_set = functools.cache(qa.features.word_set.__wrapped__)  # unbounded
         store, _, _ = open_store(args, with_index=False)
         self.docs = {
             d.id: (Document(page_content=d.page_content, metadata=d.metadata, id=d.id), 0.0)
@@ -561,7 +561,8 @@ def cmd_hnsw(args) -> None:
     import chromadb
     import numpy as np
 
-    from qa.retrieve import HybridParams, date_window_filters
+    from qa.features import date_window_filters
+    from qa.retrieve import HybridParams
 
     store, _, embeddings = open_store(args, with_index=False)
     questions = load_questions(args.data)

@@ -6,16 +6,8 @@ from datetime import date
 
 import pytest
 
-from qa.retrieve import (
-    DenseRetriever,
-    HybridParams,
-    HybridRetriever,
-    date_prior,
-    date_window_filters,
-    make_retriever,
-    question_terms,
-    rrf,
-)
+from qa.features import date_prior, date_window_filters, question_terms
+from qa.retrieve import DenseRetriever, HybridParams, HybridRetriever, make_retriever, rrf
 from qa.settings import RetrievalSettings
 from vectorstore.config import StoreSettings
 from vectorstore.keyword import KeywordIndex
@@ -204,7 +196,7 @@ def test_a_chroma_server_ingests_and_searches(tmp_path, fake_embeddings, chroma_
 def test_today_is_the_question_date_only_for_questions_that_say_when():
     from datetime import date
 
-    from qa.retrieve import question_date_for
+    from qa.features import question_date_for
 
     today = date(2026, 12, 2)
     for question in (

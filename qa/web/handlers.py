@@ -16,8 +16,8 @@ import gradio as gr
 
 from ..chain import NewsQA
 from ..errors import QueueFull
+from ..features import question_date_for
 from ..model_queue import Ticket
-from ..retrieve import question_date_for
 from ..types import web_url
 from .checks import (
     chars,

@@ -18,18 +18,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import httpx  # noqa: E402
+from helpers.servers import ChromaServer  # noqa: E402
 from langchain_core.embeddings import Embeddings  # noqa: E402
 
 from qa.retrieve import make_retriever  # noqa: E402
@@ -79,12 +77,6 @@ def timed(fn, repeats: int) -> dict:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--articles", type=int, default=2000, help="stored first (default 2000)")
@@ -93,21 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="newsqa-changes-"))
-    port = free_port()
-    chroma = Path(sys.executable).with_name("chroma")
-    server = subprocess.Popen(
-        [str(chroma), "run", "--path", str(work / "server"), "--host", "127.0.0.1"]
-        + ["--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
+    server = ChromaServer(work / "server", work / "server.log")
+    server.start()
+    port = server.port
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
 
         def opened(name: str):
             settings = get_settings(
@@ -138,14 +119,13 @@ def main(argv: list[str] | None = None) -> int:
         assert retriever.store.keyword.search(f"Story {args.articles}", 1)  # it did arrive
 
         def read():
-            reader._stale_listing()
+            reader.forget_listing()
             reader.articles()
 
         figures["articles(), read"] = timed(read, max(5, args.repeats // 20))
         figures["articles(), kept"] = timed(reader.articles, args.repeats)
     finally:
-        server.terminate()
-        server.wait(30)
+        server.stop()
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

@@ -21,7 +21,6 @@ import json
 import random
 import re
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from helpers.servers import ChromaServer  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "realtimeqa-dev"
 DIM = 384
@@ -182,6 +182,7 @@ def _measure(store, index, questions) -> dict:
     from qa.retrieve import HybridRetriever
     from vectorstore.types import Filters
 
+    store.listeners.append(index)  # the store's keyword index (checked against it at warm-up)
     retriever = HybridRetriever(store)
     timings: dict[str, list[float]] = {
         "dense": [],
@@ -207,43 +208,6 @@ def _measure(store, index, questions) -> dict:
             run(arg)
             timings[name].append(time.perf_counter() - start)
     return {name: _pcts(t) for name, t in timings.items()}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_server(path: Path, log: Path) -> tuple[subprocess.Popen, int]:
-    import httpx
-
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "chroma"),
-            "run",
-            "--path",
-            str(path),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
-                return proc, port
-        except httpx.HTTPError:
-            time.sleep(0.3)
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    raise RuntimeError(f"chroma run did not start: {log.read_text()[-2000:]}")
 
 
 def _server_rss_mb(pid: int) -> float:
@@ -307,16 +271,18 @@ def cmd_scale_one(args) -> dict:
         del store
         chromadb.api.client.SharedSystemClient.clear_system_cache()
 
-        proc, port = _start_server(settings.path, Path(tmp) / "server.log")
+        server = ChromaServer(settings.path, Path(tmp) / "server.log")
+        server.start()
         try:
-            remote = StoreSettings(path=settings.path, chroma_host="127.0.0.1", chroma_port=port)
+            remote = StoreSettings(
+                path=settings.path, chroma_host="127.0.0.1", chroma_port=server.port
+            )
             store = NewsStore(remote, _RandomQueryEmbeddings(1))
             assert store.count() == n, store.count()
             out["server"] = _measure(store, index, questions)
-            out["server_maxrss_mb"] = round(_server_rss_mb(proc.pid))
+            out["server_maxrss_mb"] = round(_server_rss_mb(server.proc.pid))
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            server.stop()
     out["maxrss_mb"] = round(_maxrss_mb())
     print(json.dumps(out), flush=True)
     return out

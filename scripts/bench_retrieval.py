@@ -212,8 +212,8 @@ def open_store(args, with_index: bool = True):
 
     settings = store_settings(args.work)
     embeddings = CachedEmbeddings(LocalEmbeddings(), args.work / "question_vectors.npz")
-    store = NewsStore(settings, embeddings)
     index = KeywordIndex.for_store(settings) if with_index else None
+    store = NewsStore(settings, embeddings, listeners=[index] if index else [])  # store.keyword
     return store, index, embeddings
 
 

@@ -62,7 +62,7 @@ class NewsStore:
         self.client = client or make_client(settings)
         self.keyword_lock: StoreLock | None = None  # with a server: the keyword folder's
         # Listeners (such as the keyword index) see every write and delete after Chroma has it
-        # (and drop chunks whose text is replaced just before: see `_write`).
+        # (and drop chunks whose text is replaced just before: see write.py).
         self.listeners = list(listeners)
         self._dimension: int | None = None  # of the collection's vectors, once read
         # Set once Chroma itself failed a write for want of space: its next write in this
@@ -156,12 +156,14 @@ class NewsStore:
         """The BM25 index of the collection's chunks, opened (and repaired from the collection)
         on first use, and from then on told of every write."""
         if self._keyword is None:
-            given = [x for x in self.listeners if isinstance(x, KeywordIndex)]
-            index = given[0] if given else None  # one the caller opened and passed in
-            if index is None and self.settings.remote:
-                index = self._own_keyword_index()
+            # One the caller opened and passed in as a listener, else the store's own.
+            index = next((x for x in self.listeners if isinstance(x, KeywordIndex)), None)
             if index is None:
-                index = KeywordIndex.for_store(self.settings)
+                index = (
+                    self._server_keyword_index()
+                    if self.settings.remote
+                    else KeywordIndex.for_store(self.settings)
+                )
             index.sync(self)
             if self.changes is not None:
                 self.changes.repaired()
@@ -170,11 +172,11 @@ class NewsStore:
             self._keyword = index
         return self._keyword
 
-    def _own_keyword_index(self) -> KeywordIndex | None:
-        """With a Chroma server: None when this process may have the index in store.path (which
-        holds nothing else; locked so that one process writes it); when another newsqa process
-        has it (`newsqa ask` beside the UI), one of its own in a temporary folder, built from
-        the collection and deleted at exit."""
+    def _server_keyword_index(self) -> KeywordIndex:
+        """With a Chroma server, this process's keyword index: in store.path (which holds nothing
+        else), locked so that one process writes it; when another newsqa process has it
+        (`newsqa ask` beside the UI), one of its own in a temporary folder, built from the
+        collection and deleted at exit."""
         folder = Path(self.settings.path)
         if self.keyword_lock is None:
             try:
@@ -189,7 +191,7 @@ class NewsStore:
                     stacklevel=4,
                 )
                 return KeywordIndex(own / "keyword")
-        return None
+        return KeywordIndex.for_store(self.settings)
 
     def search_keyword(
         self, query: str, k: int = 10, filters: Filters | None = None
@@ -279,24 +281,21 @@ class NewsStore:
 
     def iter_chunks(self, page: int = 2000) -> Iterator[Document]:
         """Every chunk in the collection, a page at a time."""
-        offset = 0
-        while True:
-            got = self.collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
-            if not got["ids"]:
-                return
+        for got in self._pages(["documents", "metadatas"], page):
             for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
                 yield Document(page_content=d, metadata=m, id=i)
-            offset += len(got["ids"])
 
     def _metadatas(self, page: int = 5000) -> Iterator[tuple[str, dict]]:
         """Every chunk's (id, metadata), a page at a time."""
-        offset = 0
-        while True:
-            got = self.collection.get(include=["metadatas"], limit=page, offset=offset)
-            if not got["ids"]:
-                return
+        for got in self._pages(["metadatas"], page):
             for i, meta in zip(got["ids"], got["metadatas"], strict=True):
                 yield i, meta or {}
+
+    def _pages(self, include: list[str], page: int) -> Iterator[dict]:
+        """The collection `page` chunks at a time, as Chroma's `get` returns them."""
+        offset = 0
+        while (got := self.collection.get(include=include, limit=page, offset=offset))["ids"]:
+            yield got
             offset += len(got["ids"])
 
     def forget_listing(self) -> None:

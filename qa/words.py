@@ -31,12 +31,7 @@ STOP_WORDS = set(
 PLAIN_WORD = re.compile(r"[a-z0-9]+")
 # Function words: a short answer made of these and the question's own words adds nothing.
 # ("may" is not among them: it is a month as often as not.)
-FUNCTION_WORDS = set(
-    "a an the of to in on at for by with and or but is are was were be been being has have had "
-    "it its this that these those as from into about which who whom whose what when where why how "
-    "their there they them he she his her we our you your i not no do does did will would can "
-    "could should might also than then so such said says according just only".split()
-)
+FUNCTION_WORDS = (STOP_WORDS - {"may"}) | {"whose", "just", "only"}
 QUOTES = str.maketrans(
     {
         "‘": "'",

@@ -294,8 +294,7 @@ class NewsQA:
     def _check(self, question: str, text: str, sources: list[Source]) -> reader.Reading:
         """The model's reply, checked against the question and the passages, with a reason."""
         if self.answer_first:
-            hybrid = self.settings.retrieval.mode == "hybrid"  # which has the BM25 index open
-            idf = self.store.keyword.idf if hybrid else None
+            idf = getattr(self.retriever, "idf", None)  # a retriever with a BM25 index has one
             return reader.read(question, text, sources, self._embed, idf)
         if not sources:
             return reader.Reading(CANNOT_ANSWER, None, [], True, reader.NOTHING_RETRIEVED)

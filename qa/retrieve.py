@@ -120,6 +120,10 @@ class HybridRetriever(_NewsRetriever):
         ranked = cap_per_article(ranked, docs, self.params.max_per_article)
         return [_annotated(docs[i][0], docs[i][1], info) for i, info in ranked[:k]]
 
+    def idf(self, words: list[str]) -> list[float]:
+        """Each word's BM25 idf in the store's keyword index (the reader weighs rare words)."""
+        return self.store.keyword.idf(words)
+
     def candidates(
         self, query: str, filters: Filters | None, question_date: str | None
     ) -> Candidates:

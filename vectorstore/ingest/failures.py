@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from ..errors import BadInput
 from ..types import Article, Failure
 
+Item = Article | Failure  # what loading yields for each input item
 
-def guarded(item: str, items: Iterator[Article | Failure]) -> Iterator[Article | Failure]:
+
+def guarded(item: str, items: Iterator[Item]) -> Iterator[Item]:
     """Yield from `items`; whatever goes wrong becomes a Failure for `item`, not a crash."""
     try:
         yield from items

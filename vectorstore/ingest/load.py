@@ -24,12 +24,10 @@ import httpx
 from ..errors import BadInput
 from ..types import Article, Failure
 from . import formats, raw
-from .failures import guarded, reason
+from .failures import Item, guarded, reason
 from .fetch import Fetcher
 from .fetch import size as _size
 from .web import WebLoader
-
-Item = Article | Failure
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _KINDS = {

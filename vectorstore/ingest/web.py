@@ -19,10 +19,8 @@ import feedparser
 from ..errors import BadInput
 from ..types import Article, Failure, article_id
 from . import formats, raw
-from .failures import guarded
+from .failures import Item, guarded
 from .fetch import Fetcher, Page
-
-Item = Article | Failure
 
 
 class WebLoader:

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,12 +36,6 @@ QUESTIONS = [
     for line in (ROOT / "samples" / "qa.jsonl").read_text().splitlines()
     if line.strip()
 ]
-
-
-@contextmanager
-def process(command: list[str], env: dict, log: Path, ready: str):
-    with running(command, log, ready, env=env) as proc:
-        yield proc
 
 
 def run(urls: list[str], users: int, seconds: float) -> dict:
@@ -109,12 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         stack.callback(stub.close)
         stack.enter_context(
-            process(
+            running(
                 [str(chroma), "run", "--path", str(work / "chroma"), "--host", "127.0.0.1"]
                 + ["--port", str(chroma_port)],
-                dict(os.environ),
                 work / "chroma.log",
                 f"http://127.0.0.1:{chroma_port}/api/v2/heartbeat",
+                env=dict(os.environ),
             )
         )
         urls = []
@@ -132,12 +126,12 @@ def main(argv: list[str] | None = None) -> int:
             }
             url = f"http://127.0.0.1:{port}/"
             stack.enter_context(
-                process(
+                running(
                     [sys.executable, "-m", "qa.cli", "ui", "--no-auth", "--host", "127.0.0.1"]
                     + ["--port", str(port)],
-                    env,
                     work / f"app{n}.log",
                     url,
+                    env=env,
                 )
             )
             urls.append(url)

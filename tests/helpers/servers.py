@@ -103,17 +103,11 @@ class ChromaServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://{self.address}/api/v2/heartbeat", timeout=1).is_success:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"chroma run did not start: {self.log.read_text()}")
-            time.sleep(0.2)
+        try:
+            wait_until_up(f"http://{self.address}/api/v2/heartbeat", self.proc, self.log, 60)
+        except (RuntimeError, TimeoutError) as exc:
+            self.stop()
+            pytest.fail(f"chroma run did not start: {exc}")
 
     def stop(self, kill: bool = False) -> None:
         """Stop the server: SIGTERM, or with `kill` SIGKILL (a crash, nothing flushed)."""

@@ -30,7 +30,7 @@ from .prompts import (
     ANSWER_PROMPT,
     CANNOT_ANSWER,
     CONDENSE_PROMPT,
-    SHORT_PROMPT,
+    SHORT_PROMPTS,
     format_sources,
     history_lines,
     prompt_text,
@@ -164,7 +164,7 @@ class NewsQA:
             )
         elif self.answer_first:
             # One line is the whole reply: stopping at its end saves the model's afterthoughts.
-            generate = SHORT_PROMPT | self.chat_model.bind(stop=["\n"]) | StrOutputParser()
+            generate = self._short_prompt | self.chat_model.bind(stop=["\n"]) | StrOutputParser()
         else:
             generate = ANSWER_PROMPT | self.chat_model | StrOutputParser()
         return RunnableBranch((lambda x: not x["sources"], nothing_found), generate)
@@ -175,6 +175,10 @@ class NewsQA:
         return self.settings.llm.provider != "extractive" and self.settings.llm.reader == (
             "answer-first"
         )
+
+    @property
+    def _short_prompt(self):
+        return SHORT_PROMPTS[self.settings.llm.prompt]
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         return self.embeddings.embed_documents(texts)
@@ -283,7 +287,7 @@ class NewsQA:
 
         The first turn is still in the local model's cache, so only the new turn is read.
         """
-        messages = SHORT_PROMPT.format_messages(
+        messages = self._short_prompt.format_messages(
             question=prompt["question"],
             sources_text=prompt["sources_text"],
             date_line=prompt["date_line"],

@@ -74,18 +74,52 @@ SHORT_EXAMPLES = [
 ]
 SHORT_HUMAN = "{date_line}Sources:\n{sources_text}\n\nQuestion: {question}"
 
-SHORT_PROMPT = ChatPromptTemplate.from_messages(
-    [("system", SHORT_SYSTEM)]
-    + [
-        message
-        for sources, question, answer in SHORT_EXAMPLES
-        for message in (
-            ("human", "Sources:\n" + sources + "\n\nQuestion: " + question),
-            ("ai", answer),
-        )
-    ]
-    + [("human", SHORT_HUMAN)]
+
+def _short_prompt(system: str, examples, human: str, ask_first: bool) -> ChatPromptTemplate:
+    def asked(sources: str, question: str) -> str:
+        before = "Question: " + question + "\n\n" if ask_first else ""
+        return before + "Sources:\n" + sources + "\n\nQuestion: " + question
+
+    return ChatPromptTemplate.from_messages(
+        [("system", system)]
+        + [
+            message
+            for sources, question, answer in examples
+            for message in (("human", asked(sources, question)), ("ai", answer))
+        ]
+        + [("human", human)]
+    )
+
+
+SHORT_PROMPT = _short_prompt(SHORT_SYSTEM, SHORT_EXAMPLES, SHORT_HUMAN, ask_first=False)
+
+# `llm.prompt = "question-first"`: the question also comes before the sources, so a small model
+# reads them knowing what it looks for, and one more worked example picks the one name the
+# question asks for out of a sentence that names two (the wrong-name answers in
+# docs/evaluation.md). Measured against the default in docs/evaluation.md.
+ASK_FIRST_SYSTEM = SHORT_SYSTEM + (
+    " When a source names several people, teams, places or figures, give the one the question "
+    "asks for."
 )
+ASK_FIRST_EXAMPLES = [
+    SHORT_EXAMPLES[0],
+    (
+        "[1] Orchard wins regional cider prize (Valley Post, 2025-09-20)\n"
+        "Hollins Orchard beat last year's champion, Brackwater Farm, to take the regional cider "
+        "prize on Saturday; Brackwater came second and Pell Hill third.\n\n"
+        "[2] Bridge closure extended (Valley Post, 2025-09-18)\n"
+        "The Mill Street bridge will stay closed until November, 3 weeks longer than planned.",
+        "Which farm came second in the regional cider contest?",
+        "Answer: Brackwater Farm [1]",
+    ),
+    SHORT_EXAMPLES[1],
+    SHORT_EXAMPLES[2],
+]
+ASK_FIRST_HUMAN = "Question: {question}\n\n" + SHORT_HUMAN
+ASK_FIRST_PROMPT = _short_prompt(
+    ASK_FIRST_SYSTEM, ASK_FIRST_EXAMPLES, ASK_FIRST_HUMAN, ask_first=True
+)
+SHORT_PROMPTS = {"answer-first": SHORT_PROMPT, "question-first": ASK_FIRST_PROMPT}
 
 CONDENSE_SYSTEM = (
     "Rewrite the user's last question so that it can be understood without the "
@@ -235,8 +269,9 @@ def read_prompt(messages) -> ReadPrompt:
         lines = conversation.removeprefix("Conversation:\n").split("\n")
         before = [line.removeprefix("User: ") for line in lines if line.startswith("User: ")]
         return ReadPrompt("condense", rest.removesuffix("\n\nRewritten question:"), [], before)
-    if system == SHORT_SYSTEM:
-        asked = humans[len(SHORT_EXAMPLES)]  # after the worked examples; a retry request follows
+    if system in (SHORT_SYSTEM, ASK_FIRST_SYSTEM):
+        examples = SHORT_EXAMPLES if system == SHORT_SYSTEM else ASK_FIRST_EXAMPLES
+        asked = humans[len(examples)]  # after the worked examples; a retry request follows
         shown, _, question = asked.rpartition("\n\nQuestion: ")
         return ReadPrompt("short", question, _sources(shown))
     return ReadPrompt("answer", humans[-1], _sources(system))

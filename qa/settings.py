@@ -94,6 +94,12 @@ class LLMSettings(BaseModel):
         "sentence is the passage's own (qa/reader.py); classic: the model writes the sentences, "
         "each checked against the passages (qa/cite.py).",
     )
+    prompt: Literal["answer-first", "question-first"] = Field(
+        default="answer-first",
+        description="The answer-first reader's prompt. question-first: the question also before "
+        "the sources, and a worked example that picks one name out of several "
+        "(docs/evaluation.md compares the two).",
+    )
     retry: bool = Field(
         default=False,
         description="Ask the model once more when its short answer restates the question, is of "

@@ -95,6 +95,7 @@ def test_each_prompt_reads_back_as_the_question_sources_and_turns_it_was_made_fr
 
     from qa.prompts import (
         ANSWER_PROMPT,
+        ASK_FIRST_PROMPT,
         CONDENSE_PROMPT,
         SHORT_PROMPT,
         format_sources,
@@ -113,10 +114,15 @@ def test_each_prompt_reads_back_as_the_question_sources_and_turns_it_was_made_fr
         (1, "The ferry fare rises to $4.50.\n\nIt was $3.75."),
         (2, "The depot vote moved to May (1)."),
     ]
-    for prompt, kind in ((SHORT_PROMPT, "short"), (ANSWER_PROMPT, "answer")):
+    kinds = ((SHORT_PROMPT, "short"), (ASK_FIRST_PROMPT, "short"), (ANSWER_PROMPT, "answer"))
+    for prompt, kind in kinds:
         messages = prompt.format_messages(date_line="Today's date is 2025-03-04.\n\n", **fields)
         read = read_prompt(messages)
         assert (read.kind, read.question, read.sources) == (kind, fields["question"], shown)
+    # question-first asks before the sources as well as after, in the examples too
+    asked = [m.content for m in ASK_FIRST_PROMPT.format_messages(date_line="", **fields)[1:]]
+    assert all(a.startswith("Question: ") for a in asked[::2])
+    assert asked[-1].startswith("Question: What will the fare be?\n\nSources:\n[1] ")
     history = history_lines(
         [("Who runs the ferry?", "Harbor Transit [1]."), ("And the tram?", "x")]
     )

@@ -15,9 +15,11 @@ from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda, R
 
 from vectorstore.chroma import store_errors
 from vectorstore.embed import make_embeddings
+from vectorstore.ingest.fetch import Fetcher
 from vectorstore.ingest.load import load_sources
 from vectorstore.store import NewsStore
 from vectorstore.types import Article, Filters, IngestReport
+from vectorstore.watch import Watcher, WatchList
 
 from . import reader
 from .cite import is_refusal, verify
@@ -123,6 +125,41 @@ class NewsQA:
                 **(limits if untrusted else {}),
             )
             return self.store.ingest(_stamped(loaded, untrusted), progress=progress)
+
+    def watcher(self, every: float | None = None) -> Watcher:
+        """A `Watcher` of the feeds in the settings' watch list (vectorstore/watch.py).
+
+        Each poll fetches with the rules of `ingest`: a feed added from the UI with those of an
+        untrusted request (one reason for every network failure), without its URL count.
+        """
+        st, w = self.settings.store, self.settings.watch
+
+        def fetcher(untrusted: bool) -> Fetcher:
+            return Fetcher(
+                st.fetch_timeout,
+                st.max_source_bytes,
+                None,
+                allow_private=st.allow_private_urls,
+                uniform_errors=untrusted,
+            )
+
+        def ingest(items) -> IngestReport:
+            with store_errors(st):
+                return self.store.ingest(_stamped(items, False), progress=False)
+
+        return Watcher(
+            self.watchlist,
+            ingest,
+            fetcher,
+            st.max_feed_entries,
+            every or w.every,
+            w.max_backoff,
+        )
+
+    @property
+    def watchlist(self) -> WatchList:
+        w = self.settings.watch
+        return WatchList(w.folder or self.settings.store.path / "watched-feeds", w.max_feeds)
 
     def close(self) -> None:
         """Let go of an embedded store, so that another process may open it."""

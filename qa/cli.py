@@ -131,6 +131,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
 
+    p = sub.add_parser(
+        "watch",
+        help="poll RSS/Atom feeds on a schedule and store their new and changed entries",
+        description="Add FEEDs to the watch list (kept beside the store, shared with the UI), "
+        "then poll every watched feed when it is due: a conditional GET (ETag, "
+        "Last-Modified), only new and changed entries fetched, a failing feed polled less "
+        "often (each failure in a row doubles the wait). Runs until SIGTERM or Ctrl-C, which "
+        "end it between two feeds.",
+    )
+    p.add_argument("feeds", nargs="*", metavar="FEED", help="an RSS/Atom feed URL to watch")
+    p.add_argument(
+        "--every",
+        type=_duration,
+        metavar="DURATION",
+        help="time between two polls of a feed, e.g. 90s, 15m, 1h (default: watch.every, 15m)",
+    )
+    p.add_argument("--once", action="store_true", help="poll every due feed once, then exit")
+    p.add_argument(
+        "--remove", action="append", default=[], metavar="FEED", help="stop watching FEED"
+    )
+    p.add_argument("--list", action="store_true", help="list the watched feeds and exit")
+    p.add_argument("--json", action="store_true", help="with --list: as JSON")
+    p.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="also fetch feeds on private, loopback and link-local addresses and on any port",
+    )
+    _common(p)
+
     p = sub.add_parser("ask", help="answer a question from the stored articles, with citations")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
@@ -228,6 +257,77 @@ def cmd_ask(args, settings: Settings) -> int:
     return 0
 
 
+def _duration(text: str) -> float:
+    from vectorstore.watch import parse_every
+
+    try:
+        return parse_every(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def cmd_watch(args, settings: Settings) -> int:
+    import signal
+    import threading
+    from dataclasses import asdict
+
+    from vectorstore.errors import BadInput
+
+    from . import NewsQA
+
+    qa = NewsQA(settings)
+    watchlist = qa.watchlist
+    for url in args.remove:
+        print(f"{'no longer watching' if watchlist.remove(url) else 'was not watching'} {url}")
+    for url in args.feeds:
+        try:
+            _, new = watchlist.add(url)
+        except BadInput as exc:
+            raise NewsQAError(f"{url}: {exc}") from exc
+        print(f"{'watching' if new else 'already watching'} {url}")
+    feeds = watchlist.feeds()
+    if args.list:
+        if args.json:
+            print(json.dumps([asdict(s) | {"entries": len(s.entries)} for s in feeds]))
+        for s in [] if args.json else feeds:
+            status = f"error: {s.last_error}" if s.last_error else f"{s.new_articles} new"
+            print(f"{s.url}  last check {s.last_check or 'never'}  {status}")
+        return 0
+    if not feeds:
+        if args.remove:
+            return 0
+        raise NewsQAError("no feeds are watched: give one, e.g. `newsqa watch URL`")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    watcher = qa.watcher(args.every)
+
+    def said(result) -> None:
+        if result.error:
+            print(f"{result.url}: error: {result.error}", flush=True)
+        elif result.not_modified:
+            print(f"{result.url}: not modified", flush=True)
+        else:
+            counts = result.report.counts()
+            print(
+                f"{result.url}: {result.entries_changed} new or changed entries: "
+                f"{counts['added']} added, {counts['updated']} updated, "
+                f"{counts['unchanged']} unchanged, {counts['failed']} failed",
+                flush=True,
+            )
+            for failure in result.report.failed:
+                print(f"  failed: {failure}", flush=True)
+
+    watcher.on_result = said
+    if not args.once:
+        print(f"watching {len(feeds)} feeds; SIGTERM or Ctrl-C stops", flush=True)
+    watcher.run(stop, once=args.once)
+    qa.close()
+    if stop.is_set():
+        print("stopped", flush=True)
+    return 0
+
+
 def cmd_articles(args, settings: Settings) -> int:
     from . import NewsQA
 
@@ -260,6 +360,7 @@ def cmd_eval(args, settings: Settings) -> int:
 
 COMMANDS = {
     "ingest": cmd_ingest,
+    "watch": cmd_watch,
     "ask": cmd_ask,
     "articles": cmd_articles,
     "ui": cmd_ui,

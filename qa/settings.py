@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
-from vectorstore.config import StoreSettings, default_data_dir
+from vectorstore.config import StoreSettings, WatchSettings, default_data_dir
 
 from .errors import InvalidSettings
 
@@ -216,6 +216,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     ui: UISettings = Field(default_factory=UISettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
     cache_dir: Path = Field(
         default_factory=lambda: default_data_dir() / "models",
         description="Where the local model file is assembled from its part packages.",

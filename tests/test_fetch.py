@@ -152,6 +152,15 @@ def test_redirects_are_followed_at_most_max_redirects_times(outside):
     assert len(outside.requests) == fetch.MAX_REDIRECTS + 1
 
 
+def test_a_redirect_status_without_a_location_is_a_plain_error(outside):
+    outside.routes["/nowhere"] = (302, {"Content-Type": "text/plain"}, b"")
+    outside.routes["/unasked"] = (304, {}, b"")  # a 304 to a GET that was not conditional
+    assert [f.reason for f in load(outside.url("/nowhere"), outside.url("/unasked"))] == [
+        "HTTP 302 from server",
+        "HTTP 304 from server",
+    ]
+
+
 def test_a_feeds_links_meet_the_same_rules(inside, outside):
     links = [inside.url("/secret"), "http://169.254.169.254/", "http://2852039166/",
              outside.url("/to-inside"), outside.url("/story")]  # fmt: skip

@@ -168,3 +168,32 @@ class StoreSettings(BaseModel):
             scheme = "https" if self.chroma_ssl else "http"
             return f"Chroma server at {scheme}://{self.chroma_host}:{self.chroma_port}"
         return f"Chroma store in {self.path}"
+
+
+class WatchSettings(BaseModel):
+    """Watched feeds (`newsqa watch`, the UI's Articles tab): vectorstore/watch.py."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every: float = Field(
+        default=900.0, ge=60, description="Seconds between two polls of a watched feed."
+    )
+    max_backoff: float = Field(
+        default=21600.0,
+        ge=60,
+        description="The longest wait before polling a failing feed again (each failure in a "
+        "row doubles the wait).",
+    )
+    max_feeds: int = Field(
+        default=50, ge=1, description="Feeds that may be watched (the UI cannot add more)."
+    )
+    folder: Path | None = Field(
+        default=None,
+        description="Where each watched feed's state file is kept; by default `watched-feeds` "
+        "in the store's folder.",
+    )
+    in_ui: bool = Field(
+        default=True,
+        description="The web UI polls the watched feeds itself (an embedded store is open in one "
+        "process only). With several UI replicas on one Chroma server, leave it on for one.",
+    )

@@ -8,7 +8,8 @@ after `slow_seconds`), `/error` (HTTP 500), `/trickle` (sends its headers a byte
 `slow_seconds`) and `/hangup` (closes the connection without an answer); these match with any
 query string (`/slow?n=2`), so a test can have many distinct URLs of one kind. Any other path is
 a 404. A route is sent with its Content-Length unless it has one, or a Transfer-Encoding (then its
-body must be framed so: see `chunked`).
+body must be framed so: see `chunked`). A route with an ETag answers 304, with no body, to a GET
+whose If-None-Match names it.
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 return
             status, headers, body = server.respond(self.path)
             data = body.encode("utf-8") if isinstance(body, str) else body
+            etag = headers.get("ETag")
+            if etag and self.headers.get("If-None-Match") == etag:
+                status, data = 304, b""
             try:
                 self.send_response(status)
                 for name, value in headers.items():

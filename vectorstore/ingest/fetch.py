@@ -47,6 +47,9 @@ class Page:
     content_type: str
     charset: str | None
     url: str  # where it was fetched from, after any redirects
+    etag: str = ""  # the validators a conditional GET sends back (vectorstore/watch.py)
+    last_modified: str = ""
+    not_modified: bool = False  # a 304 to a conditional GET: `data` is empty
 
 
 class _Unreachable(BadInput):
@@ -93,8 +96,12 @@ class Fetcher:
         if self._own_client and self._client is not None:
             self._client.close()
 
-    def fetch(self, url: str) -> Page:
-        """GET `url` within the time and size limits; every way that fails raises BadInput."""
+    def fetch(self, url: str, *, etag: str = "", last_modified: str = "") -> Page:
+        """GET `url` within the time and size limits; every way that fails raises BadInput.
+
+        With `etag` or `last_modified` (a Page's, from an earlier fetch) the GET is conditional:
+        a server with nothing new answers 304, and the Page says `not_modified`.
+        """
         seconds = self.timeout
         if self._stop_at is not None:
             seconds = min(seconds, self._stop_at - time.monotonic())
@@ -102,7 +109,10 @@ class Fetcher:
                 raise BadInput(f"skipped: the ingestion reached its {self.deadline:g} s limit")
         deadline = _Deadline(seconds)
         try:
-            return self._follow(httpx.URL(url), deadline)
+            conditional = {"If-None-Match": etag} if etag else {}
+            if last_modified:
+                conditional["If-Modified-Since"] = last_modified
+            return self._follow(httpx.URL(url), deadline, conditional)
         except httpx.InvalidURL as exc:
             raise BadInput(f"not a valid URL ({exc})") from exc
         except _Unreachable as exc:
@@ -115,7 +125,7 @@ class Fetcher:
         finally:
             deadline.cancel()
 
-    def _follow(self, url: httpx.URL, deadline: _Deadline) -> Page:
+    def _follow(self, url: httpx.URL, deadline: _Deadline, conditional: dict[str, str]) -> Page:
         """GET `url`, following redirects one hop at a time, each hop checked before it is sent."""
         for _ in range(MAX_REDIRECTS + 1):
             target, headers, extensions = self._pinned(url)
@@ -128,12 +138,15 @@ class Fetcher:
                     # A new connection each time, for _Deadline (and so none is shared by names).
                     headers={
                         **headers,
+                        **conditional,
                         "Connection": "close",
                         "Accept-Encoding": _ACCEPT_ENCODING,  # (httpx would add br and zstd)
                     },
                     extensions={**extensions, "trace": deadline.trace},
                 ) as response:
-                    if response.is_redirect:
+                    if response.status_code == 304 and conditional:  # (httpx: a "redirect")
+                        return Page(b"", "", None, str(url), *_validators(response), True)
+                    if response.is_redirect and "location" in response.headers:
                         url = _redirect(url, response.headers["location"])
                         continue
                     if not response.is_success:
@@ -148,7 +161,8 @@ class Fetcher:
             if not data.strip():
                 raise BadInput("empty response")
             content_type = response.headers.get("content-type", "").lower()
-            return Page(data, content_type, response.charset_encoding, str(url))
+            charset = response.charset_encoding
+            return Page(data, content_type, charset, str(url), *_validators(response))
         raise BadInput("too many redirects")
 
     def _pinned(self, url: httpx.URL) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
@@ -288,6 +302,11 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     if not addresses:
         raise _Unreachable("host not found")
     return list(dict.fromkeys(addresses))
+
+
+def _validators(response: httpx.Response) -> tuple[str, str]:
+    """(ETag, Last-Modified), each capped: they are stored and sent back on the next GET."""
+    return tuple(response.headers.get(name, "")[:200] for name in ("etag", "last-modified"))
 
 
 def _redirect(url: httpx.URL, location: str) -> httpx.URL:

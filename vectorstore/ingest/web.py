@@ -58,6 +58,15 @@ class WebLoader:
 
     def feed(self, page: Page, url: str) -> Iterator[Item]:
         """Each entry's linked page; the entry's own summary when the link fails."""
+        site, entries = self.entries(page, url)
+        kept = entries[: self.max_feed_entries]
+        for n, entry in enumerate(kept, 1):
+            yield from guarded(f"{url} entry {n}", self.entry(entry, n, url, site))
+        if skipped := len(entries) - len(kept):
+            yield self.too_many(url, skipped, len(entries))
+
+    def entries(self, page: Page, url: str) -> tuple[str, list[dict]]:
+        """(the feed's site name, all its entries); BadInput when it is no readable feed."""
         headers = {"content-location": url, "content-type": page.content_type}
         try:
             parsed = feedparser.parse(_safe_char_refs(page.data), response_headers=headers)
@@ -75,17 +84,15 @@ class WebLoader:
             raise BadInput(
                 f"not a readable RSS/Atom feed ({problem})" if problem else "feed has no entries"
             )
-        site = raw.one_line(parsed.feed.get("title", "")) or host(url)
+        return raw.one_line(parsed.feed.get("title", "")) or host(url), list(parsed.entries)
+
+    def too_many(self, url: str, skipped: int, total: int) -> Failure:
         # Each entry is a download: one feed of 2,000 entries was 2,000 requests.
-        entries = parsed.entries[: self.max_feed_entries]
-        for n, entry in enumerate(entries, 1):
-            yield from guarded(f"{url} entry {n}", self.entry(entry, n, url, site))
-        if skipped := len(parsed.entries) - len(entries):
-            yield Failure(
-                url,
-                f"{skipped} of its {len(parsed.entries)} entries skipped: a feed is read up to "
-                f"{self.max_feed_entries} entries",
-            )
+        return Failure(
+            url,
+            f"{skipped} of its {total} entries skipped: a feed is read up to "
+            f"{self.max_feed_entries} entries",
+        )
 
     def entry(self, entry: dict, n: int, feed_url: str, site: str) -> Iterator[Item]:
         link = (entry.get("link") or "").strip()
@@ -113,12 +120,16 @@ class WebLoader:
                 return
         origin = link or f"{feed_url} entry {n}"
         # Not fetched from `link`, so not stored under it: the id comes from the text, as for an
-        # entry with no link (the feed could name another article's URL and replace it).
+        # entry with no link (the feed could name another article's URL and replace it); or
+        # from the entry's own id within this feed, so that a changed entry replaces itself.
+        guid = raw.one_line(entry.get("id", ""))
         yield Article(
             text=summary,
             source=site,
             url=link or None,
-            id=article_id(None, meta["title"], summary),
+            id=article_id(f"{feed_url}#{guid}", "", "")
+            if guid
+            else article_id(None, meta["title"], summary),
             origin=origin,
             **meta,
         )

@@ -25,6 +25,7 @@ from qa import cli
 from qa.chain import NewsQA
 from qa.settings import Settings
 from qa.web import STYLE
+from qa.web.feeds import FEED_HEADERS, FeedHandlers
 from qa.web.guard import (
     AUTH_IN_PS,
     WILDCARDS,
@@ -32,6 +33,7 @@ from qa.web.guard import (
     Logins,
     allowed_hosts,
     hostname,
+    is_loopback,
     login_for,
     login_text,
 )
@@ -57,9 +59,14 @@ THEME = gr.themes.Soft(
 
 
 # --- the app --------------------------------------------------------------------------------------
-def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
-    """The Gradio app over `qa`; `launch()` serves it (else pass theme=THEME, css_paths=[STYLE])."""
+def build_app(qa: NewsQA, concurrency: int = 4, feed_editors: str = "anyone") -> gr.Blocks:
+    """The Gradio app over `qa`; `launch()` serves it (else pass theme=THEME, css_paths=[STYLE]).
+
+    `feed_editors` says who may change the watched feeds (qa/web/feeds.py); `demo.feeds` holds
+    their handlers, whose `start()` polls them.
+    """
     h = Handlers(qa)
+    f = FeedHandlers(qa, feed_editors, h.paths)
     outlet_choices, overview_text, article_rows = h.collection()
     max_age = qa.settings.ui.upload_max_age
     # Uploads are deleted once ingested; this sweeps the ones never ingested (the page closed).
@@ -142,6 +149,31 @@ def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
                 column_widths=["42%", "17%", "12%", "8%", "21%"],
                 elem_id="articles",
             )
+            with gr.Accordion("Watched feeds", open=bool(f.rows()), elem_id="feeds-box"):
+                gr.Markdown(
+                    "Feeds polled every few minutes: their new and changed articles are added."
+                )
+                with gr.Row():
+                    feed_url = gr.Textbox(
+                        show_label=False,
+                        placeholder="https://example.com/news/rss.xml",
+                        max_lines=1,
+                        scale=4,
+                        elem_id="feed-url",
+                    )
+                    watch_btn = gr.Button("Watch", variant="primary", scale=1)
+                    unwatch_btn = gr.Button("Stop watching", variant="secondary", scale=1)
+                feed_status = gr.Markdown(elem_id="feed-status")
+                feeds = gr.Dataframe(
+                    headers=FEED_HEADERS,
+                    value=f.rows(),
+                    datatype="str",
+                    interactive=False,
+                    wrap=True,
+                    show_label=False,
+                    column_widths=["40%", "20%", "15%", "25%"],
+                    elem_id="feeds",
+                )
 
         quiet = {"api_visibility": "private", "show_progress": "hidden"}
         # With the local model, answers wait in its queue, where each is shown its place, not in
@@ -177,9 +209,21 @@ def build_app(qa: NewsQA, concurrency: int = 4) -> gr.Blocks:
             api_visibility="private",
         ).success(lambda: (None, ""), None, [files, urls], **quiet).then(**collection)
         demo.load(**collection)
+        demo.load(f.rows, None, feeds, **quiet)
+        feed_events = {
+            "inputs": feed_url,
+            "outputs": [feed_status, feeds, feed_url],
+            "concurrency_limit": 1,
+            "concurrency_id": "ingest",
+            "api_visibility": "private",
+        }
+        watch_btn.click(f.watch, **feed_events).then(**collection)
+        feed_url.submit(f.watch, **feed_events).then(**collection)
+        unwatch_btn.click(f.unwatch, **feed_events)
         gr.api(h.ask_api, api_name="ask", **answers)
     # A bounded queue: past it a caller is told the server is busy, instead of waiting forever.
     demo.queue(default_concurrency_limit=concurrency, max_size=qa.settings.ui.queue_size)
+    demo.feeds = f
     return demo
 
 
@@ -238,7 +282,9 @@ def launch(
     hosts = allowed_hosts(host, qa.settings.ui.allowed_hosts)
     app_kwargs["lifespan"] = HostCheck.lifespan(hosts, any_ip=host in WILDCARDS)
     block = not launch_kwargs.pop("prevent_thread_lock", False)
-    demo = build_app(qa)
+    local = is_loopback(host) and not share
+    editors = "login" if isinstance(credentials, Logins) else "anyone" if local else "nobody"
+    demo = build_app(qa, feed_editors=editors)
     app, _, share_url = demo.launch(
         server_name=host,
         server_port=port,
@@ -255,6 +301,10 @@ def launch(
         raise RuntimeError("the host check did not install; not serving (see qa/web/guard.py)")
     if share_url:
         hosts.add(hostname(share_url))
+    if qa.settings.watch.in_ui:
+        stop = demo.feeds.start()
+        close = demo.close
+        demo.close = lambda *a, **k: (stop.set(), close(*a, **k))[1]
     if block:
         demo.block_thread()
         return None

@@ -130,7 +130,7 @@ class NewsQA:
         """A `Watcher` of the feeds in the settings' watch list (vectorstore/watch.py).
 
         Each poll fetches with the rules of `ingest`: a feed added from the UI with those of an
-        untrusted request (one reason for every network failure), without its URL count.
+        untrusted request (one reason for every network failure, `store.ingest_deadline`).
         """
         st, w = self.settings.store, self.settings.watch
 
@@ -141,6 +141,7 @@ class NewsQA:
                 None,
                 allow_private=st.allow_private_urls,
                 uniform_errors=untrusted,
+                deadline=st.ingest_deadline if untrusted else None,
             )
 
         def ingest(items) -> IngestReport:

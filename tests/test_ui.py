@@ -932,3 +932,29 @@ def test_the_header_counts_in_words_a_reader_would_write():
     assert counted([{}], []) == "1 article"  # a pasted page with no outlet line
     assert counted([{}, {}], ["Harbor Gazette"]) == "2 articles from 1 outlet"
     assert counted([{}] * 20, ["a", "b"]) == "20 articles from 2 outlets"
+
+
+def test_only_a_logged_in_user_changes_the_watched_feeds(fake_qa):
+    from types import SimpleNamespace
+
+    from qa.web.feeds import FeedHandlers
+
+    feed = "https://example.com/rss.xml"
+    for editors, request in (
+        ("nobody", None),
+        ("login", None),
+        ("login", SimpleNamespace(username=None)),
+    ):
+        with pytest.raises(gr.Error, match="watched feeds"):
+            FeedHandlers(fake_qa, editors, []).watch(feed, request)
+        with pytest.raises(gr.Error, match="watched feeds"):
+            FeedHandlers(fake_qa, editors, []).unwatch(feed, request)
+    assert fake_qa.watchlist.feeds() == []
+    alice = SimpleNamespace(username="alice")
+    handlers = FeedHandlers(fake_qa, "login", [])
+    with pytest.raises(gr.Error, match="not a feed address"):  # past the login check
+        handlers.watch("file:///etc/passwd", alice)
+    with pytest.raises(gr.Error, match="longer than 2000"):
+        handlers.watch("https://example.com/" + "a" * 2000, alice)
+    with pytest.raises(gr.Error, match="not watched"):
+        handlers.unwatch(feed, alice)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import FakeChatModel, SlowChatModel, free_port
+from helpers import FakeChatModel, FakeEmbeddings, SlowChatModel, free_port
 from helpers.web import LocalServer
 
 import ui
@@ -383,3 +383,51 @@ def test_hostile_articles_show_as_text_everywhere_and_nothing_runs(hostile_page)
 
     assert page.evaluate(LIVE_JS) == []
     assert page.evaluate("typeof window.__pwned") == "undefined"
+
+
+def test_a_watched_feed_is_added_listed_polled_and_removed(browser, tmp_path, uploads):
+    from playwright.sync_api import expect
+
+    from qa.settings import get_settings
+
+    store = {"path": tmp_path / "store", "allow_private_urls": True}  # the feed is on 127.0.0.1
+    settings = get_settings({"store": store, "cache_dir": tmp_path / "models"})
+    qa = NewsQA(
+        settings, embeddings=FakeEmbeddings(), chat_model=FakeChatModel(replies=[], calls=[])
+    )
+    article = "<html><body><article><p>{}</p></article></body></html>"
+    with LocalServer() as server:
+        server.routes["/a"] = (
+            200,
+            {"Content-Type": "text/html"},
+            article.format(
+                "The Harbor Transit board raised the adult ferry fare to $4.50 from July."
+            ),
+        )
+        server.routes["/feed"] = (200, {"Content-Type": "application/rss+xml", "ETag": '"1"'}, (
+            "<rss version='2.0'><channel><title>Harbor Wire</title><item><title>Ferry fares "
+            f"rise</title><link>{server.url('/a')}</link></item></channel></rss>"))  # fmt: skip
+        port = free_port()
+        demo = ui.launch(qa, port=port, prevent_thread_lock=True, quiet=True)
+        page = browser.new_page()
+        page.set_default_timeout(TIMEOUT)
+        try:
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.get_by_role("tab", name="Articles").click()
+            page.get_by_text("Watched feeds").click()
+            page.locator("#feed-url textarea, #feed-url input").first.fill(server.url("/feed"))
+            page.get_by_role("button", name="Watch", exact=True).click()
+            page.locator("#feed-status").get_by_text("1 articles added").wait_for()
+            listed = page.locator("#feeds").inner_text()
+            assert server.url("/feed") in listed and "1 new, 0 updated" in listed
+            expect(page.locator("#articles")).to_contain_text("Ferry fares rise", timeout=TIMEOUT)
+            page.locator("#feed-url textarea, #feed-url input").first.fill(server.url("/feed"))
+            page.get_by_role("button", name="Stop watching").click()
+            page.locator("#feed-status").get_by_text("No longer watching").wait_for()
+            assert server.url("/feed") not in page.locator("#feeds").inner_text()
+            assert qa.watchlist.feeds() == []
+            assert "Ferry fares rise" in page.locator("#articles").inner_text()  # it stays
+        finally:
+            page.close()
+            demo.close()
+            qa.close()

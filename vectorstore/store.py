@@ -105,6 +105,7 @@ class NewsStore:
         self._listing: list[dict] | None = None
         self._writes = 0
         self._refresh_lock = threading.Lock()
+        self._ingest_lock = threading.Lock()  # one ingestion at a time (a UI click, a watcher)
         # An existing collection keeps the configuration it was created with; ef_search alone
         # can change, and only before the index is first loaded (so here, right after opening).
         stored = (self.collection.configuration or {}).get("hnsw") or {}
@@ -148,7 +149,8 @@ class NewsStore:
     ) -> IngestReport:
         """Store articles; report each as added, updated, unchanged or failed (with the reason)."""
         show = sys.stderr.isatty() if progress is None else progress
-        return Ingestion(self).run(items, show, total)
+        with self._ingest_lock:
+            return Ingestion(self).run(items, show, total)
 
     # --- the keyword index -----------------------------------------------------------------
     @property

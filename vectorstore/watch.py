@@ -189,6 +189,8 @@ class Watcher:
     def check(self, state: FeedState) -> CheckResult:
         """Poll one feed now, store its new and changed entries, and save its state."""
         with self.lock:
+            # As saved by the poll before, which may have run in another thread meanwhile.
+            state = self.watchlist.get(state.url) or state
             result = CheckResult(state.url)
             web = self.fetcher(state.by_ui)
             try:

@@ -39,7 +39,7 @@ from .prompts import (
 )
 from .retrieve import Retriever, make_retriever
 from .settings import Settings, get_settings
-from .types import Answer, Source, web_url
+from .types import Answer, Reprint, Source, web_url
 
 History = Sequence[dict] | Sequence[tuple[str, str]] | None
 
@@ -230,7 +230,11 @@ class NewsQA:
                 inputs.get("filters"),
                 question_date=inputs.get("question_date"),
             )
-        sources = to_sources([(d, s) for d, s in found if s >= r.min_score][: r.k])
+        kept = [(d, s) for d, s in found if s >= r.min_score][: r.k]
+        sources = to_sources(kept)
+        with store_errors(self.settings.store):
+            for src, (doc, _) in zip(sources, kept, strict=True):
+                src.also_reported = self._reprints(doc.metadata)
         date = inputs.get("question_date")
         return {
             **inputs,
@@ -240,6 +244,17 @@ class NewsQA:
             ),
             "date_line": f"Today's date is {date}.\n\n" if date else "",
         }
+
+    def _reprints(self, meta: dict) -> list[Reprint]:
+        """The other articles of the passage's story (none for an article stored before stories
+        were kept, which has no `story`)."""
+        if not meta.get("story"):
+            return []
+        return [
+            Reprint(**{**m, "url": web_url(m["url"])})
+            for m in self.store.story_members(meta["story"])
+            if m["article_id"] != meta.get("article_id")
+        ]
 
     def standalone_question(self, question: str, history: History) -> str:
         """The question rewritten to stand alone, using the conversation before it."""

@@ -118,6 +118,8 @@ class HybridRetriever(_NewsRetriever):
         docs.update(self._fetch([i for i in fused if i not in docs], found.vector))
         ranked = rank(query, fused, docs, question_date, self.params)
         ranked = cap_per_article(ranked, docs, self.params.max_per_article)
+        if self.params.one_per_story:
+            ranked = one_per_story(ranked, docs)
         return [_annotated(docs[i][0], docs[i][1], info) for i, info in ranked[:k]]
 
     def idf(self, words: list[str]) -> list[float]:
@@ -229,6 +231,19 @@ def cap_per_article(
         article = docs[chunk_id][0].metadata.get("article_id", chunk_id)
         seen[article] = seen.get(article, 0) + 1
         if seen[article] <= limit:
+            out.append((chunk_id, info))
+    return out
+
+
+def one_per_story(ranked: list[tuple[str, dict]], docs: dict) -> list[tuple[str, dict]]:
+    """Keep the passages of the first-ranked article of each story (vectorstore/stories.py):
+    the other copies of a syndicated story say the same, and the source card names them."""
+    chosen: dict[str, str] = {}  # story -> the article kept for it
+    out = []
+    for chunk_id, info in ranked:
+        meta = docs[chunk_id][0].metadata
+        article = meta.get("article_id", chunk_id)
+        if chosen.setdefault(meta.get("story") or article, article) == article:
             out.append((chunk_id, info))
     return out
 

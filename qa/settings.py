@@ -44,6 +44,7 @@ class HybridParams:
     date_decay: float = 14.0  # days over which the date prior fades outside the window
     article_weight: float = 0.0  # the fused scores of all the article's candidates, summed
     max_per_article: int | None = 3  # passages per article in the result (None: no limit)
+    one_per_story: bool = True  # syndicated copies: only the best-ranked article of a story
 
 
 class RetrievalSettings(BaseModel):

@@ -30,11 +30,25 @@ class PassageRef(BaseModel):
     url: str | None = None
 
 
+class Reprint(BaseModel):
+    """Another article of the same story (a syndicated copy, vectorstore/stories.py)."""
+
+    article_id: str
+    title: str = ""
+    source: str = ""
+    published: str = ""
+    url: str | None = None
+
+
 class Source(PassageRef):
     """A retrieved passage, numbered as the model saw it."""
 
     text: str
     score: float = 0.0
+    also_reported: list[Reprint] = Field(
+        default_factory=list,
+        description="The story's other articles (the same text elsewhere), not shown as passages.",
+    )
     origin: str = Field(
         default="operator",
         description='What produced the article: "upload:<name>" (a web UI upload), '
@@ -44,6 +58,15 @@ class Source(PassageRef):
     def label(self) -> str:
         details = ", ".join(x for x in (self.source, self.published) if x)
         return f"{self.title} ({details})" if details else self.title
+
+    def also_label(self) -> str:
+        """ "Outlet B (2025-03-04), Outlet C": who else printed this story."""
+        seen: dict[str, str] = {}
+        for r in self.also_reported:
+            name = r.source or r.title or "another article"
+            if name not in seen or (r.published and r.published < seen[name]):
+                seen[name] = r.published
+        return ", ".join(f"{n} ({d})" if d else n for n, d in seen.items())
 
     def origin_label(self) -> str:
         """The origin in words, for the source card: an upload's outlet and URL are its claims."""

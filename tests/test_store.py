@@ -91,9 +91,9 @@ def test_ingestion_looks_up_stored_chunks_in_batches(settings, fake_embeddings, 
     batch = write.LOOKUP_BATCH
     first = store.ingest(_many(2 * batch + 6), progress=False)
     assert first.counts()["added"] == 2 * batch + 6
-    # One `$in` lookup per 32 articles, not one per article, and one look at the stored
-    # vectors' dimension (once per store).
-    assert counting.gets == 3 + 1
+    # One `$in` lookup per 32 articles, not one per article, one look at the stored vectors'
+    # dimension and one listing of the stored story signatures (each once per store).
+    assert counting.gets == 3 + 1 + 1
     counting.gets = 0
     again = store.ingest(_many(2 * batch + 6), progress=False)
     assert again.counts()["unchanged"] == 2 * batch + 6 and again.chunks_written == 0

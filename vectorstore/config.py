@@ -84,6 +84,13 @@ class StoreSettings(BaseModel):
     hnsw_ef_construction: int = Field(default=200, description="HNSW build-time candidate list.")
     hnsw_ef_search: int = Field(default=100, description="HNSW query-time candidate list.")
     hnsw_max_neighbors: int = Field(default=32, description="HNSW graph degree (M).")
+    story_threshold: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Articles whose 5-word shingles overlap this much (estimated Jaccard "
+        "similarity) are one story: syndicated copies, shown as one passage (docs/feeds.md).",
+    )
     fetch_timeout: float = Field(
         default=15.0, gt=0, description="Seconds a URL or feed download may take before it fails."
     )

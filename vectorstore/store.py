@@ -32,6 +32,7 @@ from .config import StoreSettings
 from .disk import StoreLock
 from .errors import StoreError, WrongDimension
 from .keyword import KeywordIndex
+from .stories import StoryIndex
 from .types import Article, Failure, Filters, IngestReport
 from .write import Ingestion
 
@@ -106,6 +107,7 @@ class NewsStore:
         self._writes = 0
         self._refresh_lock = threading.Lock()
         self._ingest_lock = threading.Lock()  # one ingestion at a time (a UI click, a watcher)
+        self._stories: StoryIndex | None = None
         # An existing collection keeps the configuration it was created with; ef_search alone
         # can change, and only before the index is first loaded (so here, right after opening).
         stored = (self.collection.configuration or {}).get("hnsw") or {}
@@ -151,6 +153,25 @@ class NewsStore:
         show = sys.stderr.isatty() if progress is None else progress
         with self._ingest_lock:
             return Ingestion(self).run(items, show, total)
+
+    # --- stories (syndicated copies) ---------------------------------------------------------
+    @property
+    def stories(self) -> StoryIndex:
+        """The stored articles' signatures, read from the store on first use (stories.py)."""
+        if self._stories is None:
+            self._stories = StoryIndex(self.settings.story_threshold).load(
+                (meta["article_id"], meta.get("story", ""), meta["minhash"])
+                for _, meta in self._metadatas()
+                if isinstance(meta.get("minhash"), str) and "article_id" in meta
+            )
+        return self._stories
+
+    def story_members(self, story: str, limit: int = 20) -> list[dict]:
+        """The articles of a story: article_id, title, source, published, url (first chunks)."""
+        where = {"$and": [{"story": story}, {"chunk": 0}]}
+        got = self.collection.get(where=where, include=["metadatas"], limit=limit)
+        keys = ("article_id", "title", "source", "published", "url")
+        return [{k: meta.get(k, "") for k in keys} for meta in got["metadatas"]]
 
     # --- the keyword index -----------------------------------------------------------------
     @property

@@ -188,6 +188,13 @@ class Ingestion:
         ):
             report.unchanged.append(article.id)
             return None
+        # Syndicated copies are one story (stories.py): every chunk says which, the first one
+        # keeps the signature that the next run's index is rebuilt from.
+        story, encoded = self.store.stories.assign(article.id, article.text)
+        for chunk in chunks:
+            chunk.metadata["story"] = story
+        if encoded:
+            chunks[0].metadata["minhash"] = encoded
         return _Pending(
             article,
             chunks,

@@ -63,6 +63,8 @@ def _source_card(src: Source, body: str, number: int | None = None, anchor: str 
     )
     # What produced the article: an upload's outlet and link are only what the upload claims.
     meta += f'<div class="nq-origin">{esc(src.origin_label())}</div>'
+    if src.also_reported:
+        meta += f'<div class="nq-also">also reported by: {esc(src.also_label())}</div>'
     num = f'<span class="nq-num">[{number}]</span>' if number else ""
     id_attr = f' id="{anchor}"' if anchor else ""
     return (

@@ -146,4 +146,7 @@ class Answer(BaseModel):
                 head = f"[{c.n}] {c.title}" + (f" ({details})" if details else "")
                 lines.append(head + (f" <{c.url}>" if c.url else ""))
                 lines.append(f'    "{c.quote}"')
+                shown = next((s for s in self.sources if s.chunk_id == c.chunk_id), None)
+                if shown is not None and shown.also_reported:
+                    lines.append(f"    also reported by: {shown.also_label()}")
         return "\n".join(lines)

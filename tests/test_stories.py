@@ -105,3 +105,41 @@ def test_retrieval_shows_one_copy_and_its_card_names_the_other_outlet(settings):
 def test_the_loader_reads_the_syndicated_set():
     items = list(load_sources([str(SYNDICATED)]))
     assert sorted(a.source for a in items) == ["Bay Ledger", "Coast Herald", "Harbour Gazette"]
+
+
+def test_newsqa_ask_names_the_other_outlet_with_the_real_embedding_model(tmp_path):
+    """The command line over the real embedding model (the extractive reader: no chat model)."""
+    import json
+    import os
+
+    from helpers import newsqa
+
+    env = {
+        **os.environ,
+        "NEWSQA_STORE__PATH": str(tmp_path / "store"),
+        "NEWSQA_LLM__PROVIDER": "extractive",
+        "NEWSQA_CACHE_DIR": str(tmp_path / "models"),
+    }
+    ingested = newsqa("ingest", str(SYNDICATED), "--json", env=env)
+    assert ingested.returncode == 0 and json.loads(ingested.stdout)["added"] == 3
+    asked = newsqa("ask", QUESTION, "--json", env=env)
+    assert asked.returncode == 0, asked.stderr
+    sources = json.loads(asked.stdout)["sources"]
+    copies = [s for s in sources if s["source"] in ("Bay Ledger", "Coast Herald")]
+    assert len({s["article_id"] for s in copies}) == 1
+    other = {"Bay Ledger", "Coast Herald"} - {copies[0]["source"]}
+    assert [r["source"] for r in copies[0]["also_reported"]] == sorted(other)
+
+
+def test_the_text_answer_names_the_other_outlets_under_the_cited_passage():
+    from qa.types import Answer, Citation, Reprint, Source
+
+    src = Source(n=1, chunk_id="bay:0", article_id="bay", title="Cottage museum", text="x",
+                 source="Bay Ledger", also_reported=[
+                     Reprint(article_id="c", source="Coast Herald", published="2025-04-03"),
+                     Reprint(article_id="d", source="Coast Herald", published="2025-04-05"),
+                     Reprint(article_id="e", title="Untitled wire copy")])  # fmt: skip
+    answer = Answer(question="q", text="It opens on June 14 [1].", sources=[src],
+                    citations=[Citation.from_source(src, "It opens on June 14.")])  # fmt: skip
+    lines = str(answer).splitlines()
+    assert lines[-1] == "    also reported by: Coast Herald (2025-04-03), Untitled wire copy"

@@ -431,3 +431,38 @@ def test_a_watched_feed_is_added_listed_polled_and_removed(browser, tmp_path, up
             page.close()
             demo.close()
             qa.close()
+
+
+def test_a_syndicated_story_shows_once_and_names_the_other_outlet(browser, tmp_path, uploads):
+    from qa.settings import get_settings
+
+    settings = get_settings({"store": {"path": tmp_path / "store"}, "cache_dir": tmp_path})
+    qa = NewsQA(
+        settings, embeddings=FakeEmbeddings(), chat_model=FakeChatModel(replies=[], calls=[])
+    )
+    assert not qa.ingest(
+        [str(Path(__file__).parent / "data" / "syndicated")], progress=False
+    ).failed
+    port = free_port()
+    demo = ui.launch(qa, port=port, prevent_thread_lock=True, quiet=True)
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT)
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        answer = ask(page, "When will the Carrick Point lighthouse cottage open as a museum?", 0)
+        cards = answer.locator(".nq-sources").inner_text()
+        assert cards.count("Carrick Point") >= 1
+        also = {t for t in answer.locator(".nq-also").all_text_contents() if t}
+        assert len(also) == 1
+        (also,) = also
+        assert re.match(r"also reported by: (Coast Herald|Bay Ledger) \(2025-04-0[23]\)", also)
+        # the other copy is named, not shown: one wire card among the sources
+        heads = answer.locator(".nq-source .nq-head").all_text_contents()
+        titles = {re.sub(r"^\[\d+\]", "", t) for t in heads if t}  # a cited card has its [n]
+        copies = {"Carrick Point cottage to open as maritime museum in June",
+                  "Lighthouse keeper's cottage becomes a museum"}  # fmt: skip
+        assert len(titles & copies) == 1, titles
+    finally:
+        page.close()
+        demo.close()
+        qa.close()

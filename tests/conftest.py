@@ -6,6 +6,7 @@ import (`from helpers import FakeChatModel`); nothing imports this file.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from pathlib import Path
@@ -40,6 +41,18 @@ def fake_embeddings() -> FakeEmbeddings:
 @pytest.fixture
 def fake_chat() -> FakeChatModel:
     return FakeChatModel(replies=[], calls=[])
+
+
+@pytest.fixture
+def env(tmp_path):
+    """The environment of a `newsqa` process over a temporary store (real embeddings, the
+    extractive reader: no chat model)."""
+    return {
+        **os.environ,
+        "NEWSQA_STORE__PATH": str(tmp_path / "store"),
+        "NEWSQA_LLM__PROVIDER": "extractive",
+        "NEWSQA_CACHE_DIR": str(tmp_path / "models"),
+    }
 
 
 @pytest.fixture

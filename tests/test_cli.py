@@ -9,18 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from helpers import SAMPLES, TESLA_ID, free_port, newsqa
-
-
-@pytest.fixture
-def env(tmp_path):
-    return {
-        **os.environ,
-        "NEWSQA_STORE__PATH": str(tmp_path / "store"),
-        "NEWSQA_LLM__PROVIDER": "extractive",
-        "NEWSQA_CACHE_DIR": str(tmp_path / "models"),
-    }
 
 
 def test_help_names_every_command():

@@ -107,19 +107,12 @@ def test_the_loader_reads_the_syndicated_set():
     assert sorted(a.source for a in items) == ["Bay Ledger", "Coast Herald", "Harbour Gazette"]
 
 
-def test_newsqa_ask_names_the_other_outlet_with_the_real_embedding_model(tmp_path):
+def test_newsqa_ask_names_the_other_outlet_with_the_real_embedding_model(env):
     """The command line over the real embedding model (the extractive reader: no chat model)."""
     import json
-    import os
 
     from helpers import newsqa
 
-    env = {
-        **os.environ,
-        "NEWSQA_STORE__PATH": str(tmp_path / "store"),
-        "NEWSQA_LLM__PROVIDER": "extractive",
-        "NEWSQA_CACHE_DIR": str(tmp_path / "models"),
-    }
     ingested = newsqa("ingest", str(SYNDICATED), "--json", env=env)
     assert ingested.returncode == 0 and json.loads(ingested.stdout)["added"] == 3
     asked = newsqa("ask", QUESTION, "--json", env=env)

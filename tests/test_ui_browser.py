@@ -385,6 +385,22 @@ def test_hostile_articles_show_as_text_everywhere_and_nothing_runs(hostile_page)
     assert page.evaluate("typeof window.__pwned") == "undefined"
 
 
+@contextmanager
+def served_page(browser, qa: NewsQA):
+    """A page of the UI served over `qa` on a port of its own; closed (with `qa`) after."""
+    port = free_port()
+    demo = ui.launch(qa, port=port, prevent_thread_lock=True, quiet=True)
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT)
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        yield page
+    finally:
+        page.close()
+        demo.close()
+        qa.close()
+
+
 def test_a_watched_feed_is_added_listed_polled_and_removed(browser, tmp_path, uploads):
     from playwright.sync_api import expect
 
@@ -407,12 +423,7 @@ def test_a_watched_feed_is_added_listed_polled_and_removed(browser, tmp_path, up
         server.routes["/feed"] = (200, {"Content-Type": "application/rss+xml", "ETag": '"1"'}, (
             "<rss version='2.0'><channel><title>Harbor Wire</title><item><title>Ferry fares "
             f"rise</title><link>{server.url('/a')}</link></item></channel></rss>"))  # fmt: skip
-        port = free_port()
-        demo = ui.launch(qa, port=port, prevent_thread_lock=True, quiet=True)
-        page = browser.new_page()
-        page.set_default_timeout(TIMEOUT)
-        try:
-            page.goto(f"http://127.0.0.1:{port}/")
+        with served_page(browser, qa) as page:
             page.get_by_role("tab", name="Articles").click()
             page.get_by_text("Watched feeds").click()
             page.locator("#feed-url textarea, #feed-url input").first.fill(server.url("/feed"))
@@ -427,10 +438,6 @@ def test_a_watched_feed_is_added_listed_polled_and_removed(browser, tmp_path, up
             assert server.url("/feed") not in page.locator("#feeds").inner_text()
             assert qa.watchlist.feeds() == []
             assert "Ferry fares rise" in page.locator("#articles").inner_text()  # it stays
-        finally:
-            page.close()
-            demo.close()
-            qa.close()
 
 
 def test_a_syndicated_story_shows_once_and_names_the_other_outlet(browser, tmp_path, uploads):
@@ -443,12 +450,7 @@ def test_a_syndicated_story_shows_once_and_names_the_other_outlet(browser, tmp_p
     assert not qa.ingest(
         [str(Path(__file__).parent / "data" / "syndicated")], progress=False
     ).failed
-    port = free_port()
-    demo = ui.launch(qa, port=port, prevent_thread_lock=True, quiet=True)
-    page = browser.new_page()
-    page.set_default_timeout(TIMEOUT)
-    try:
-        page.goto(f"http://127.0.0.1:{port}/")
+    with served_page(browser, qa) as page:
         answer = ask(page, "When will the Carrick Point lighthouse cottage open as a museum?", 0)
         cards = answer.locator(".nq-sources").inner_text()
         assert cards.count("Carrick Point") >= 1
@@ -462,7 +464,3 @@ def test_a_syndicated_story_shows_once_and_names_the_other_outlet(browser, tmp_p
         copies = {"Carrick Point cottage to open as maritime museum in June",
                   "Lighthouse keeper's cottage becomes a museum"}  # fmt: skip
         assert len(titles & copies) == 1, titles
-    finally:
-        page.close()
-        demo.close()
-        qa.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -210,16 +209,6 @@ def test_durations():
     for bad in ("10s", "0", "soon", "-5m", "15 minutes"):
         with pytest.raises(ValueError):
             parse_every(bad)
-
-
-@pytest.fixture
-def env(tmp_path):
-    return {
-        **os.environ,
-        "NEWSQA_STORE__PATH": str(tmp_path / "store"),
-        "NEWSQA_LLM__PROVIDER": "extractive",
-        "NEWSQA_CACHE_DIR": str(tmp_path / "models"),
-    }
 
 
 def test_newsqa_watch_polls_lists_and_stops_cleanly_on_sigterm(env, tmp_path):

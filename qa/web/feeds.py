@@ -62,7 +62,8 @@ class FeedHandlers:
         else:
             counts = result.report.counts()
             said = f"{counts['added']} articles added, {counts['failed']} failed"
-        return f"Watching {url}: {said}. It is polled again every few minutes.", self.rows(), ""
+        every = f"{self.watcher.every / 60:g} minutes"
+        return f"Watching {url}: {said}. It is polled again every {every}.", self.rows(), ""
 
     def unwatch(self, url: str, request: gr.Request | None = None):
         """Stop watching a feed (its articles stay): (status line, feed rows, cleared URL box)."""

@@ -134,6 +134,20 @@ def test_an_entry_without_a_link_is_replaced_by_its_new_version(qa):
         assert len(qa.articles()) == 1
 
 
+def test_a_feed_repeating_one_guid_is_read_once_per_entry(qa):
+    with LocalServer() as server:
+        server.routes["/a"], server.routes["/b"] = page(FERRY), page(DEPOT)
+        twice = (server.url("/a"), "Ferry fares rise", "Tue, 04 Mar 2025 09:00:00 GMT")
+        server.routes["/feed"] = feed(
+            twice, twice, (server.url("/b"), "Depot", "Sun, 02 Mar 2025"), etag="1"
+        )
+        state, _ = qa.watchlist.add(server.url("/feed"))
+        result = qa.watcher().check(state)
+        assert not result.error and result.entries_changed == 2
+        assert result.report.counts()["added"] == 2
+        assert len(qa.watchlist.get(server.url("/feed")).entries) == 2
+
+
 def test_a_failing_feed_waits_twice_as_long_after_each_failure_and_recovers(qa):
     now = [1_000_000.0]
     with LocalServer() as server:

@@ -220,12 +220,15 @@ class Watcher:
         loader = WebLoader(web, self.max_feed_entries)
         site, entries = loader.entries(page, state.url)
         kept = entries[: self.max_feed_entries]
-        seen = {entry_key(e, n): fingerprint(e) for n, e in enumerate(kept, 1)}
-        changed = [
-            (n, e, key)
-            for n, (e, key) in enumerate(zip(kept, seen, strict=True), 1)
-            if state.entries.get(key) != seen[key]
-        ]
+        seen: dict[str, str] = {}
+        changed = []
+        for n, entry in enumerate(kept, 1):
+            key = entry_key(entry, n)
+            if key in seen:  # the same id twice in one feed: the first one counts
+                continue
+            seen[key] = fingerprint(entry)
+            if state.entries.get(key) != seen[key]:
+                changed.append((n, entry, key))
         result.entries_changed = len(changed)
         loaded: dict[str, list[Item]] = {}
 
@@ -240,9 +243,11 @@ class Watcher:
                 yield loader.too_many(state.url, skipped, len(entries))
 
         report = result.report = self.ingest(items())
+        failed = {f.item for f in report.failed}
         for key, got in loaded.items():
-            # An entry that gave no article (its page and summary both failed) is tried again.
-            if any(not isinstance(item, Failure) for item in got):
+            # An entry that gave no stored article (its page and summary both failed, or the
+            # store refused it) is tried again at the next poll.
+            if any(not isinstance(i, Failure) and (i.origin or i.id) not in failed for i in got):
                 state.entries[key] = seen[key]
         for key in [k for k in state.entries if k not in seen]:
             del state.entries[key]  # gone from the feed: its article stays stored

@@ -21,7 +21,7 @@ from vectorstore.store import NewsStore
 from vectorstore.types import Article, Filters, IngestReport
 from vectorstore.watch import Watcher, WatchList
 
-from . import reader
+from . import paragraph, reader
 from .cite import is_refusal, verify
 from .context import focus_sources
 from .errors import InvalidQuestion
@@ -32,12 +32,15 @@ from .prompts import (
     ANSWER_PROMPT,
     CANNOT_ANSWER,
     CONDENSE_PROMPT,
+    PARAGRAPH_HINTS,
+    PARAGRAPH_PROMPT,
     SHORT_PROMPTS,
     format_sources,
     history_lines,
     prompt_text,
 )
 from .retrieve import Retriever, make_retriever
+from .route import ACROSS, FACT, KINDS, question_kind
 from .settings import Settings, get_settings
 from .types import Answer, Reprint, Source, web_url
 
@@ -179,7 +182,8 @@ class NewsQA:
     # --- answering -------------------------------------------------------------------------
     @property
     def chain(self) -> Runnable:
-        """{"question", "filters", "question_date"} -> {... "sources", "answer"} (streams)."""
+        """{"question", "filters", "question_date", "kind"} -> {... "sources", "answer"}
+        (streams); `kind` (qa/route.py) picks the short answer or the paragraph across articles."""
         if self._chain is None:
             self._chain = RunnableLambda(self._retrieve).with_config(run_name="retrieve") | (
                 RunnablePassthrough.assign(answer=self._generator())
@@ -205,7 +209,27 @@ class NewsQA:
             generate = self._short_prompt | self.chat_model.bind(stop=["\n"]) | StrOutputParser()
         else:
             generate = ANSWER_PROMPT | self.chat_model | StrOutputParser()
-        return RunnableBranch((lambda x: not x["sources"], nothing_found), generate)
+        return RunnableBranch(
+            (lambda x: not x["sources"], nothing_found),
+            (lambda x: x.get("kind", FACT) in ACROSS, self._paragraph_generator()),
+            generate,
+        )
+
+    def _paragraph_generator(self) -> Runnable:
+        """The model's sentences across articles; "" where the passages alone make the paragraph."""
+        if not self.model_paragraphs:
+            return RunnableLambda(lambda _: "")
+        hint = RunnableLambda(lambda x: {**x, "kind_hint": PARAGRAPH_HINTS[x["kind"]]})
+        return hint | PARAGRAPH_PROMPT | self.chat_model | StrOutputParser()
+
+    @property
+    def model_paragraphs(self) -> bool:
+        """Whether the model writes the paragraph (else qa/paragraph.py picks passage sentences)."""
+        return self.settings.llm.provider != "extractive" and self.settings.llm.paragraph == "model"
+
+    def question_kind(self, question: str) -> str:
+        """fact, summary, timeline or comparison (qa/route.py); fact when paragraphs are off."""
+        return FACT if self.settings.llm.paragraph == "off" else question_kind(question)
 
     @property
     def answer_first(self) -> bool:
@@ -223,14 +247,23 @@ class NewsQA:
 
     def _retrieve(self, inputs: dict) -> dict:
         r = self.settings.retrieval
+        across = inputs.get("kind", FACT) in ACROSS
         with store_errors(self.settings.store):
             found = self.retriever.retrieve(
                 inputs["question"],
-                r.fetch_k,
+                max(r.fetch_k, 3 * r.paragraph_k) if across else r.fetch_k,
                 inputs.get("filters"),
                 question_date=inputs.get("question_date"),
             )
-        kept = [(d, s) for d, s in found if s >= r.min_score][: r.k]
+        kept = [(d, s) for d, s in found if s >= r.min_score]
+        if across:  # one passage an article: the paragraph is told from several
+            seen: set[str] = set()
+            kept = [
+                (d, s)
+                for d, s in kept
+                if d.metadata["article_id"] not in seen and not seen.add(d.metadata["article_id"])
+            ]
+        kept = kept[: r.paragraph_k if across else r.k]
         sources = to_sources(kept)
         with store_errors(self.settings.store):
             for src, (doc, _) in zip(sources, kept, strict=True):
@@ -276,20 +309,30 @@ class NewsQA:
         history: History = None,
         filters: Filters | dict | None = None,
         question_date: str | None = None,
+        kind: str | None = None,
     ) -> Iterator[Answer]:
-        """Partial answers as tokens arrive (done=False), then the verified answer (done=True)."""
+        """Partial answers as tokens arrive (done=False), then the verified answer (done=True).
+
+        `kind` forces the path (fact, summary, timeline, comparison); None reads it from the
+        question (qa/route.py).
+        """
         question = question.strip()
         if not question:
             raise InvalidQuestion("the question is empty")
+        if kind is not None and kind not in KINDS:
+            raise InvalidQuestion(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
         timings: dict[str, float] = {}
         start = time.perf_counter()
         standalone = self.standalone_question(question, history)
         if history:
             timings["rewrite"] = time.perf_counter() - start
+        kind = kind or self.question_kind(standalone)
+        short = self.answer_first and kind == FACT  # the reply is one `Answer:` line
         inputs = {
             "question": standalone,
             "filters": Filters.coerce(filters),
             "question_date": question_date,
+            "kind": kind,
         }
         sources: list[Source] = []
         text = ""
@@ -306,20 +349,21 @@ class NewsQA:
                 text += part["answer"]
                 yield Answer(
                     question=question,
-                    text=reader.parse_line(text)[0] if self.answer_first else text,
+                    text=reader.parse_line(text)[0] if short else text,
                     sources=sources,
+                    kind=kind,
                     done=False,
                     standalone_question=_if_changed(standalone, question),
                 )
         timings["generate"] = time.perf_counter() - t0 - timings.get("retrieve", 0.0)
         t1 = time.perf_counter()
-        reading = self._check(standalone, text, sources)
+        reading = self._check(standalone, text, sources, kind)
         timings["verify"] = time.perf_counter() - t1
-        retry = self.answer_first and self.settings.llm.retry
+        retry = short and self.settings.llm.retry
         if retry and reading.reason in reader.RETRY_REASONS:
             t2 = time.perf_counter()
             text += "\n" + self._retry(prompt, text, reading)
-            reading = self._check(standalone, text.splitlines()[-1], sources)
+            reading = self._check(standalone, text.splitlines()[-1], sources, kind)
             timings["retry"] = time.perf_counter() - t2
         timings["total"] = time.perf_counter() - start
         yield Answer(
@@ -330,6 +374,7 @@ class NewsQA:
             sources=sources,
             refused=reading.refused,
             refusal_reason=reading.reason,
+            kind=kind,
             raw_text=text,
             standalone_question=_if_changed(standalone, question),
             timings=timings,
@@ -348,10 +393,15 @@ class NewsQA:
         messages += [AIMessage(reply.strip()), HumanMessage(reader.retry_request(reading))]
         return StrOutputParser().invoke(self.chat_model.invoke(messages, stop=["\n"]))
 
-    def _check(self, question: str, text: str, sources: list[Source]) -> reader.Reading:
+    def _check(
+        self, question: str, text: str, sources: list[Source], kind: str = FACT
+    ) -> reader.Reading:
         """The model's reply, checked against the question and the passages, with a reason."""
+        idf = getattr(self.retriever, "idf", None)  # a retriever with a BM25 index has one
+        if kind in ACROSS:
+            raw = text if self.model_paragraphs else None
+            return paragraph.compose(question, kind, raw, sources, self._embed, idf)
         if self.answer_first:
-            idf = getattr(self.retriever, "idf", None)  # a retriever with a BM25 index has one
             return reader.read(question, text, sources, self._embed, idf)
         if not sources:
             return reader.Reading(CANNOT_ANSWER, None, [], True, reader.NOTHING_RETRIEVED)
@@ -369,10 +419,12 @@ class NewsQA:
         history: History = None,
         filters: Filters | dict | None = None,
         question_date: str | None = None,
+        kind: str | None = None,
     ) -> Answer:
-        """A short answer that cites the articles it came from, or a plain refusal."""
+        """A short answer that cites the articles it came from, or a plain refusal; for a
+        summary, timeline or comparison question, a paragraph citing several articles."""
         *_, final = self.ask_stream(
-            question, history=history, filters=filters, question_date=question_date
+            question, history=history, filters=filters, question_date=question_date, kind=kind
         )
         return final
 

@@ -15,6 +15,7 @@ from typing import get_args
 
 from .errors import EmptyStore, NewsQAError
 from .eval.options import add_eval_arguments
+from .route import KINDS
 from .settings import LLMSettings, Settings, get_settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "news"
@@ -180,6 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
         "default: today for a question that says when (this week, yesterday, recently), "
         "none for any other",
     )
+    p.add_argument(
+        "--kind",
+        choices=["auto", *KINDS],
+        default="auto",
+        help="fact: a short answer from one passage; summary, timeline, comparison: a paragraph "
+        "across articles (a timeline in date order); default: auto, read from the question's "
+        "wording",
+    )
     _common(p)
 
     p = sub.add_parser("articles", help="list the stored articles")
@@ -242,12 +251,13 @@ def cmd_ask(args, settings: Settings) -> int:
     filters = {"sources": args.outlets, "date_from": args.date_from, "date_to": args.date_to}
     filters = {k: v for k, v in filters.items() if v} or None
     when = args.question_date or question_date_for(args.question)
+    kind = None if args.kind == "auto" else args.kind
     if args.json:
-        answer = qa.ask(args.question, filters=filters, question_date=when)
+        answer = qa.ask(args.question, filters=filters, question_date=when, kind=kind)
         print(json.dumps(answer.to_json_dict(), ensure_ascii=False))
         return 0
     shown = 0
-    for answer in qa.ask_stream(args.question, filters=filters, question_date=when):
+    for answer in qa.ask_stream(args.question, filters=filters, question_date=when, kind=kind):
         if not answer.done and sys.stdout.isatty():
             print(answer.text[shown:], end="", flush=True)
             shown = len(answer.text)

@@ -59,6 +59,13 @@ class RetrievalSettings(BaseModel):
     )
     k: int = Field(default=4, ge=1, le=20, description="Passages given to the model.")
     fetch_k: int = Field(default=20, ge=1, description="Candidates fetched before reranking.")
+    paragraph_k: int = Field(
+        default=6,
+        ge=1,
+        le=20,
+        description="Passages, each from a different article, given for a summary, timeline or "
+        "comparison question (qa/paragraph.py).",
+    )
     min_score: float = Field(
         default=0.2, description="Dense similarity under which a passage is not worth showing."
     )
@@ -100,6 +107,13 @@ class LLMSettings(BaseModel):
         description="The answer-first reader's prompt. question-first: the question also before "
         "the sources, and a worked example that picks one name out of several "
         "(docs/evaluation.md compares the two).",
+    )
+    paragraph: Literal["model", "extractive", "off"] = Field(
+        default="model",
+        description="How a summary, timeline or comparison question is answered (qa/route.py): "
+        "model: the model writes 3-6 sentences across articles, each checked against its passage; "
+        "extractive: each article's sentence that best matches the question; off: the short "
+        "answer for every question.",
     )
     retry: bool = Field(
         default=False,

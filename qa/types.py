@@ -104,6 +104,11 @@ class Answer(BaseModel):
         description="Why it was refused: nothing_retrieved, model_refused, restates_question, "
         "wrong_type, unsupported or off_topic (qa/reader.py).",
     )
+    kind: str = Field(
+        default="fact",
+        description="What the question asked for (qa/route.py): fact (a short answer), or summary, "
+        "timeline or comparison (a paragraph across articles).",
+    )
     raw_text: str = Field(default="", description="What the model wrote, before any check.")
     standalone_question: str | None = Field(
         default=None, description="The question rewritten from the chat history, when it was."
@@ -123,6 +128,7 @@ class Answer(BaseModel):
             "short_answer": self.short_answer,
             "refused": self.refused,
             "refusal_reason": self.refusal_reason,
+            "kind": self.kind,
             "citations": [
                 {
                     k: c.model_dump()[k]

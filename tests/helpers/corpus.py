@@ -18,6 +18,7 @@ ANSWER_KEYS = {
     "short_answer",
     "refused",
     "refusal_reason",
+    "kind",
     "citations",
     "sources",
     "standalone_question",

@@ -96,6 +96,8 @@ class FakeChatModel(BaseChatModel):
         if asked.kind == "condense":
             before = asked.asked_before
             return f"{asked.question} (about: {before[-1]})" if before else asked.question
+        if asked.kind == "paragraph":
+            return self.paragraph(asked)
         best, best_n, best_score = "", 0, 0
         for n, body in asked.sources:
             for sentence in re.split(r"(?<=[.!?])\s+", body):
@@ -108,6 +110,20 @@ class FakeChatModel(BaseChatModel):
         if short:
             return f"Answer: {new_words(best, asked.question)} [{best_n}]"
         return f"{best} [{best_n}]"
+
+    @staticmethod
+    def paragraph(asked) -> str:
+        """Each source's sentence sharing most words with the question, with its [n]."""
+        sentences = []
+        for n, body in asked.sources:
+            scored = [
+                (len(set(words(s)) & set(words(asked.question))), s.strip())
+                for s in re.split(r"(?<=[.!?])\s+", body)
+            ]
+            score, best = max(scored, default=(0, ""))
+            if score >= 1:
+                sentences.append(f"{best.rstrip('.')} [{n}].")
+        return " ".join(sentences) or "I can't answer that from these articles."
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=AIMessage(self.respond(messages)))])

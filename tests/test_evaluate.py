@@ -28,6 +28,8 @@ RESULT_KEYS = {
     "short_answer",
     "refused",
     "refusal_reason",
+    "kind",
+    "gold_kind",
     "raw_text",
     "citations",
     "sources",
@@ -50,6 +52,10 @@ SUMMARY_KEYS = {
     "retrieval_mrr_at_10",
     "citation_precision",
     "citation_recall",
+    "across_questions",
+    "coverage",
+    "kind_accuracy",
+    "across_refusal_rate",
     "latency_p50_s",
     "latency_p95_s",
     "by_type",
@@ -302,3 +308,64 @@ def test_eval_without_its_inputs_names_what_is_missing(settings, tmp_path):
     args = parser.parse_args(["--gold", str(tmp_path / "qa.jsonl")])
     with pytest.raises(InvalidSettings, match="--articles, --out .*--rescore DIR"):
         run_eval(args, settings, embeddings=FakeEmbeddings())
+
+
+def test_questions_across_articles_are_scored_by_coverage_and_path(settings, tmp_path, capsys):
+    from helpers import ROOT
+
+    developing = ROOT / "tests" / "data" / "developing"
+    ids = {a.title.split()[0]: a.id for a in load_sources([str(developing)])}
+    bridge = sorted(ids.values())
+    gold = tmp_path / "multi.jsonl"
+    rows = [
+        {
+            "id": "m1",
+            "question": "How did the Alder Street footbridge story develop?",
+            "kind": "timeline",
+            "type": "timeline",
+            "answer": None,
+            "answerable": True,
+            "evidence_article_ids": bridge,
+        },
+        {
+            "id": "m2",
+            "question": "Alder Street footbridge",
+            "kind": "summary",
+            "type": "summary",
+            "answer": None,
+            "answerable": True,
+            "evidence_article_ids": bridge,
+        },
+        {
+            "id": "f1",
+            "question": "Which footbridges will the city close?",
+            "answer": ["Mill Lane and Weir Road"],
+            "evidence_article_ids": [ids["Corroded"]],
+        },
+    ]
+    gold.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    args = _args(tmp_path, "--json")
+    args.articles, args.gold = developing, gold
+    assert (
+        run_eval(
+            args,
+            settings,
+            embeddings=FakeEmbeddings(),
+            chat_model=FakeChatModel(replies=[], calls=[]),
+        )
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    results = _rows(tmp_path / "out" / "results.jsonl")
+    timeline, missed = results["m1"], results["m2"]
+    assert timeline["kind"] == "timeline" and timeline["verdict"]["kind_right"]
+    cited = {c["article_id"] for c in timeline["citations"]}
+    assert timeline["verdict"]["coverage"] == len(cited & set(bridge)) / 3 > 0
+    assert missed["kind"] == "fact" and not missed["verdict"]["kind_right"]  # no wording for it
+    assert summary["across_questions"] == 2 and summary["answerable"] == 1
+    assert summary["kind_accuracy"] == 0.5
+    assert summary["coverage"] == round(
+        (timeline["verdict"]["coverage"] + missed["verdict"]["coverage"]) / 2, 4
+    )
+    assert results["f1"]["verdict"]["correct"] is not None
+    assert summary["by_type"]["timeline"]["coverage"] == timeline["verdict"]["coverage"]

@@ -26,6 +26,7 @@ class Gold:
     question_date: str | None = None
     choices: list[str] = field(default_factory=list)
     show_choices: bool = False
+    kind: str = "fact"  # a question across articles: summary, timeline or comparison (qa/route.py)
 
     @classmethod
     def from_record(cls, r: dict) -> Gold:
@@ -43,6 +44,7 @@ class Gold:
             question_date=r.get("question_date"),
             choices=list(r.get("choices") or []),
             show_choices=kind == "needs_choices" or bool(r.get("requires_choices")),
+            kind=r.get("kind") or "fact",
         )
 
     @property

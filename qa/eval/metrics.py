@@ -80,6 +80,11 @@ def answer_verdict(
     return {"correct": correct, "f1": f1, "truthfulness": 0 if refused else (1 if correct else -1)}
 
 
+def coverage(cited: set[str], expected: Sequence[str]) -> float:
+    """The share of the articles an answer across articles should draw on that it cited."""
+    return len(cited & set(expected)) / len(set(expected)) if expected else 0.0
+
+
 # --- retrieval -----------------------------------------------------------------------------
 def ranked_articles(article_ids: Sequence[str]) -> list[str]:
     """Chunks' article ids, best first -> distinct article ids in order of first appearance."""

@@ -22,11 +22,21 @@ HEADLINE = [
     ("retrieval_mrr_at_10", "retrieval MRR@10"),
     ("citation_recall", "citation recall"),
     ("citation_precision", "citation precision"),
+    ("coverage", "coverage (expected articles cited)"),
+    ("kind_accuracy", "path chosen right"),
+    ("across_refusal_rate", "refused, across articles"),
     ("latency_p50_s", "latency p50 (s)"),
     ("latency_p95_s", "latency p95 (s)"),
     ("first_token_p50_s", "first token p50 (s)"),
 ]
-COUNTS = ["questions", "answerable", "unanswerable", "answers_with_claims", "errors"]
+COUNTS = [
+    "questions",
+    "answerable",
+    "unanswerable",
+    "across_questions",
+    "answers_with_claims",
+    "errors",
+]
 TYPE_COLUMNS = [
     ("questions", "n"),
     ("answer_accuracy", "acc"),
@@ -38,6 +48,7 @@ TYPE_COLUMNS = [
     ("retrieval_mrr_at_10", "MRR@10"),
     ("citation_recall", "cite R"),
     ("citation_precision", "cite P"),
+    ("coverage", "cover"),
     ("latency_p50_s", "p50 s"),
 ]
 
@@ -188,7 +199,10 @@ def _figure(width: float = 6.5, height: float = 3.2):
 
 
 def type_score(s: dict) -> float:
-    """The score that says how a question type went: answer accuracy, or refusal accuracy."""
+    """The score that says how a question type went: answer accuracy, refusal accuracy, or
+    for questions across articles the coverage of the articles they should cite."""
+    if s.get("across_questions"):
+        return s["coverage"] or 0.0
     value = s["answer_accuracy"] if s["answerable"] else s["refusal_accuracy"]
     return value or 0.0
 

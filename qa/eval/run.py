@@ -54,6 +54,7 @@ def evaluate_one(qa: NewsQA, gold: Gold, judge: metrics.Entails) -> dict:
         "answerable": gold.answerable,
         "evidence": gold.evidence,
         "choices_shown": gold.choices if gold.show_choices else [],
+        "gold_kind": gold.kind,
     }
     start = time.perf_counter()
     try:
@@ -74,6 +75,7 @@ def evaluate_one(qa: NewsQA, gold: Gold, judge: metrics.Entails) -> dict:
         "short_answer": answer.short_answer,
         "refused": answer.refused,
         "refusal_reason": answer.refusal_reason,
+        "kind": answer.kind,
         "raw_text": answer.raw_text,
         "citations": [
             {"n": c.n, "article_id": c.article_id, "quote": c.quote} for c in answer.citations

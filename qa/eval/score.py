@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..errors import InvalidSettings
+from ..route import ACROSS, FACT
 from ..settings import Settings, get_settings
 from ..types import Source
 from . import metrics
@@ -55,10 +56,22 @@ def score_row(row: dict, judge: metrics.Entails) -> dict:
     # The short answer is what the reader claims, so it is what is scored when there is one;
     # `text_correct` scores the whole text shown, as answers without a short answer are scored.
     shown, choices = row["answer"], row.get("choices_shown", [])
-    verdict = metrics.answer_verdict(
-        shown, row["refused"], row["gold"], row["answerable"], choices, row.get("short_answer")
-    )
-    if row["answerable"]:
+    if row.get("gold_kind", FACT) in ACROSS:
+        # A question across articles has no one right answer: it is scored by which of the
+        # articles it should draw on were cited, and by whether it took the paragraph path.
+        cited = {c["article_id"] for c in row["citations"]}
+        verdict = {
+            "correct": None,
+            "f1": None,
+            "truthfulness": None,
+            "coverage": metrics.coverage(cited, row["evidence"]),
+            "kind_right": row.get("kind") == row["gold_kind"],
+        }
+    else:
+        verdict = metrics.answer_verdict(
+            shown, row["refused"], row["gold"], row["answerable"], choices, row.get("short_answer")
+        )
+    if row["answerable"] and verdict["correct"] is not None:
         text = metrics.answer_verdict(shown, row["refused"], row["gold"], True, choices)
         verdict["text_correct"] = text["correct"]
     ranked, evidence = row["retrieved"], row["evidence"]
@@ -77,7 +90,8 @@ def score_row(row: dict, judge: metrics.Entails) -> dict:
 # --- summary ---------------------------------------------------------------------------------
 def summarize(rows: list[dict]) -> dict:
     """summary.json: the headline scores, fractions 0..1 (None where no question applies)."""
-    answerable = [r for r in rows if r["answerable"]]
+    across = [r for r in rows if "coverage" in r["verdict"]]
+    answerable = [r for r in rows if r["answerable"] and r not in across]
     unanswerable = [r for r in rows if not r["answerable"]]
     with_evidence = [r for r in answerable if r["evidence"]]
     claims = [r for r in rows if "citation_recall" in r["verdict"]]
@@ -103,7 +117,11 @@ def summarize(rows: list[dict]) -> dict:
         "token_f1": mean(answerable, v("f1")),
         "refusal_accuracy": mean(unanswerable, lambda r: r["refused"]),
         "false_refusal_rate": mean(answerable, lambda r: r["refused"]),
-        "truthfulness": mean(rows, v("truthfulness")),
+        "truthfulness": mean([r for r in rows if r not in across], v("truthfulness")),
+        "across_questions": len(across),
+        "coverage": mean(across, v("coverage")),
+        "kind_accuracy": mean(across, v("kind_right")),
+        "across_refusal_rate": mean(across, lambda r: r["refused"]),
         "retrieval_hit_at_5": mean(with_evidence, v("hit_at_5")),
         "retrieval_hit_at_10": mean(with_evidence, v("hit_at_10")),
         "retrieval_mrr_at_10": mean(with_evidence, v("rr_at_10")),

@@ -326,7 +326,8 @@ class NewsQA:
         standalone = self.standalone_question(question, history)
         if history:
             timings["rewrite"] = time.perf_counter() - start
-        kind = kind or self.question_kind(standalone)
+        # The kind is in the user's own words; the rewrite only brings the topic along.
+        kind = kind or self.question_kind(question)
         short = self.answer_first and kind == FACT  # the reply is one `Answer:` line
         inputs = {
             "question": standalone,

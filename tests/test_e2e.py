@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import pytest
 from helpers import ANSWER_KEYS, CITATION_KEYS, SAMPLES, SHARED, TESLA_ID, newsqa
@@ -61,3 +62,13 @@ def test_cli_ingest_then_ask_json_over_the_seed_article(tmp_path, model_cache):
     quote = out["citations"][0]["quote"]
     assert "Baidu’s mapping license for data collection on China’s public roads" in quote
     assert set(out["citations"][0]) == CITATION_KEYS
+
+
+def test_real_models_tell_a_summary_across_articles(real_qa):
+    answer = real_qa.ask("What has happened in Northfield this year?")
+    assert answer.kind == "summary" and not answer.refused, (answer.raw_text, answer.text)
+    articles = {c.article_id for c in answer.citations}
+    assert len(articles) >= 2, answer.text  # several articles, not one
+    assert all(c.source == "Northfield Courier" for c in answer.citations)
+    sentences = [s for s in re.split(r"(?<=\]) ", answer.text) if s.strip()]
+    assert 2 <= len(sentences) <= 7 and all(re.search(r"\[\d+\]$", s) for s in sentences)

@@ -56,6 +56,7 @@ SUMMARY_KEYS = {
     "coverage",
     "kind_accuracy",
     "across_refusal_rate",
+    "across_articles_cited",
     "latency_p50_s",
     "latency_p95_s",
     "by_type",

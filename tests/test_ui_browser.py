@@ -464,3 +464,38 @@ def test_a_syndicated_story_shows_once_and_names_the_other_outlet(browser, tmp_p
         copies = {"Carrick Point cottage to open as maritime museum in June",
                   "Lighthouse keeper's cottage becomes a museum"}  # fmt: skip
         assert len(titles & copies) == 1, titles
+
+
+def test_a_timeline_and_a_disagreement_are_told_across_articles(browser, tmp_path, uploads):
+    from qa.settings import get_settings
+
+    settings = get_settings(
+        {
+            "store": {"path": tmp_path / "store"},
+            "cache_dir": tmp_path,
+            "retrieval": {"min_score": 0.05},  # the fake embeddings' similarities are low
+        }
+    )
+    qa = NewsQA(
+        settings, embeddings=FakeEmbeddings(), chat_model=FakeChatModel(replies=[], calls=[])
+    )
+    assert not qa.ingest([str(Path(__file__).parent / "data" / "developing")]).failed
+    with served_page(browser, qa) as page:
+        answer = ask(page, "How did the Alder Street footbridge story develop?", 0)
+        shown = answer.locator(".nq-answer")
+        assert shown.locator(".nq-kind").inner_text().lower().startswith("timeline")
+        lines = [x for x in shown.inner_text().splitlines() if x[:4] == "2025"]
+        assert len(lines) >= 2 and [x[:10] for x in lines] == sorted(x[:10] for x in lines)
+        # each line's [n] leads to a card of its own article, dated as the line is
+        cards = answer.locator(".nq-sources .nq-source")
+        assert cards.count() >= 2
+        first = shown.locator("a.nq-cite").first
+        first.click()
+        target = first.get_attribute("href").lstrip("#")
+        assert lines[0][:10] in page.locator(f"[id='{target}']").inner_text()
+
+        answer = ask(page, "What do the outlets say about the footbridge collapse?", 1)
+        text = answer.locator(".nq-answer").inner_text()
+        assert "The articles differ here" in text and "14 people" in text and "9 people" in text
+        outlets = answer.locator(".nq-sources").inner_text()
+        assert "Valley Post" in outlets and "Lakeshore Herald" in outlets

@@ -25,6 +25,7 @@ HEADLINE = [
     ("coverage", "coverage (expected articles cited)"),
     ("kind_accuracy", "path chosen right"),
     ("across_refusal_rate", "refused, across articles"),
+    ("across_articles_cited", "articles cited per paragraph"),
     ("latency_p50_s", "latency p50 (s)"),
     ("latency_p95_s", "latency p95 (s)"),
     ("first_token_p50_s", "first token p50 (s)"),
@@ -56,7 +57,7 @@ TYPE_COLUMNS = [
 def fmt(key: str, value) -> str:
     if value is None:
         return "-"
-    if key.endswith("_s") or key == "truthfulness":
+    if key.endswith("_s") or key in ("truthfulness", "across_articles_cited"):
         return f"{value:.2f}"
     if isinstance(value, float):
         return f"{100 * value:.1f}%"

@@ -65,6 +65,7 @@ def score_row(row: dict, judge: metrics.Entails) -> dict:
             "f1": None,
             "truthfulness": None,
             "coverage": metrics.coverage(cited, row["evidence"]),
+            "articles_cited": len(cited),
             "kind_right": row.get("kind") == row["gold_kind"],
         }
     else:
@@ -122,6 +123,7 @@ def summarize(rows: list[dict]) -> dict:
         "coverage": mean(across, v("coverage")),
         "kind_accuracy": mean(across, v("kind_right")),
         "across_refusal_rate": mean(across, lambda r: r["refused"]),
+        "across_articles_cited": mean([r for r in across if not r["refused"]], v("articles_cited")),
         "retrieval_hit_at_5": mean(with_evidence, v("hit_at_5")),
         "retrieval_hit_at_10": mean(with_evidence, v("hit_at_10")),
         "retrieval_mrr_at_10": mean(with_evidence, v("rr_at_10")),

@@ -98,6 +98,10 @@ def about(seconds: float) -> str:
     return f"{max(1, round(seconds))} s" if seconds < 99.5 else f"{round(seconds / 60)} min"
 
 
+# What an answer across articles (qa/paragraph.py) is, over its text.
+KIND_LABELS = {"summary": "Summary", "timeline": "Timeline", "comparison": "What the outlets say"}
+
+
 def render_answer(answer: Answer, turn: str | None = None, filtered: bool = False) -> str:
     """A final answer: text with linked [n] markers, its cited sources, the other passages.
 
@@ -148,8 +152,14 @@ def render_answer(answer: Answer, turn: str | None = None, filtered: bool = Fals
         if answer.short_answer
         else ""
     )
+    across = (
+        f'<div class="nq-kind">{esc(KIND_LABELS[answer.kind])} · '
+        f"{len({c.article_id for c in answer.citations})} articles</div>"
+        if answer.kind in KIND_LABELS
+        else ""
+    )
     parts = [
-        f'<div class="nq-answer">{short}{text}</div>',
+        f'<div class="nq-answer">{across}{short}{text}</div>',
         searched,
         f'<details class="nq-sources" open><summary>Sources ({len(order)})</summary>'
         f"{cards}</details>",

@@ -266,8 +266,7 @@ class NewsQA:
         kept = kept[: r.paragraph_k if across else r.k]
         sources = to_sources(kept)
         with store_errors(self.settings.store):
-            for src, (doc, _) in zip(sources, kept, strict=True):
-                src.also_reported = self._reprints(doc.metadata)
+            self._add_reprints(sources, [doc.metadata for doc, _ in kept])
         date = inputs.get("question_date")
         return {
             **inputs,
@@ -278,16 +277,16 @@ class NewsQA:
             "date_line": f"Today's date is {date}.\n\n" if date else "",
         }
 
-    def _reprints(self, meta: dict) -> list[Reprint]:
-        """The other articles of the passage's story (none for an article stored before stories
-        were kept, which has no `story`)."""
-        if not meta.get("story"):
-            return []
-        return [
-            Reprint(**{**m, "url": web_url(m["url"])})
-            for m in self.store.story_members(meta["story"])
-            if m["article_id"] != meta.get("article_id")
-        ]
+    def _add_reprints(self, sources: list[Source], metas: list[dict]) -> None:
+        """Each passage's `also_reported`: the other articles of its story, from one query (none
+        for an article stored before stories were kept, which has no `story`)."""
+        members = self.store.story_members(m["story"] for m in metas if m.get("story"))
+        for src, meta in zip(sources, metas, strict=True):
+            src.also_reported = [
+                Reprint(**{**m, "url": web_url(m["url"])})
+                for m in members.get(meta.get("story"), [])
+                if m["article_id"] != meta.get("article_id")
+            ]
 
     def standalone_question(self, question: str, history: History) -> str:
         """The question rewritten to stand alone, using the conversation before it."""

@@ -54,6 +54,13 @@ class Support:
     score: float
 
 
+def cosines(embed: Embed, query: str, texts: list[str]) -> np.ndarray:
+    """The embedding model's cosine similarity of each text to the query."""
+    vectors = np.array(embed([query] + texts), dtype=float)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
+    return vectors[1:] @ vectors[0]
+
+
 def is_refusal(text: str) -> bool:
     return not text.strip() or bool(_REFUSALS.search(text))
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from vectorstore.ingest.text import split_sentences
 
-from .cite import Embed
+from .cite import Embed, cosines
 from .types import Source
 from .words import content_words
 
@@ -25,9 +25,7 @@ def best_sentences(
     candidates = [(s, sentence) for s in sources for sentence in split_sentences(s.text)]
     if not candidates:
         return []
-    vectors = np.array(embed([question] + [c[1] for c in candidates]), dtype=float)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
-    semantic = vectors[1:] @ vectors[0]
+    semantic = cosines(embed, question, [c[1] for c in candidates])
     words = content_words(question)
     lexical = np.array(
         [len(words & content_words(sentence)) / max(1, len(words)) for _, sentence in candidates]

@@ -28,7 +28,7 @@ import numpy as np
 
 from vectorstore.ingest.text import split_sentences
 
-from .cite import Embed, Support, find_support, is_refusal, split_answer
+from .cite import Embed, Support, cosines, find_support, is_refusal, split_answer
 from .prompts import CANNOT_ANSWER, is_hostile
 from .reader import (
     MIN_TOPIC_COVERAGE,
@@ -88,14 +88,14 @@ def compose(
     claims += _fill(body, claims, on_topic, embed)
     if not claims:
         return Reading(CANNOT_ANSWER, None, [], True, OFF_TOPIC)
-    claims = claims[:MAX_SENTENCES]
+    conflict = disagreement(on_topic, claims if kind != COMPARISON else None)
+    claims = claims[: MAX_SENTENCES - (conflict is not None)]  # the disagreement is one more
     if kind == TIMELINE:
         claims.sort(key=lambda c: c.date)  # stable: same-day events keep the model's order
         lines = [f"{_day(c)}{c.text} [{c.support.source.n}]" for c in claims]
         text = "\n".join(lines)
     else:
         text = " ".join(f"{c.text} [{c.support.source.n}]" for c in claims)
-    conflict = disagreement(on_topic, claims if kind != COMPARISON else None)
     if conflict is not None:
         a, b = conflict
         text += "\n" if kind == TIMELINE else " "
@@ -215,9 +215,7 @@ def _best_sentence(question: str, source: Source, embed: Embed | None) -> str | 
     q = stems(question)
     scores = np.array([len(q & stems(u)) / max(1, len(q)) for u in units])
     if embed is not None:
-        vectors = np.array(embed([question] + units), dtype=float)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
-        scores = 0.5 * scores + 0.5 * np.clip(vectors[1:] @ vectors[0], 0, 1)
+        scores = 0.5 * scores + 0.5 * np.clip(cosines(embed, question, units), 0, 1)
     # A news story tells its main facts first: the earlier sentences lead.
     scores = scores - 0.03 * np.arange(len(units))
     return units[int(np.argmax(scores))]

@@ -30,7 +30,7 @@ import numpy as np
 
 from vectorstore.ingest.text import split_sentences
 
-from .cite import Embed, is_refusal, passage_units
+from .cite import Embed, cosines, is_refusal, passage_units
 from .markers import MARKER, numbers
 from .prompts import CANNOT_ANSWER, is_hostile
 from .types import Citation, Source
@@ -307,9 +307,8 @@ def _best(
     lexical = np.array([len(q & stems(u)) / max(1, len(q)) for _, u, _ in found])
     scores = lexical
     if embed is not None:
-        vectors = np.array(embed([question] + [u for _, u, _ in found]), dtype=float)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
-        scores = 0.5 * lexical + 0.5 * np.clip(vectors[1:] @ vectors[0], 0, 1)
+        semantic = cosines(embed, question, [u for _, u, _ in found])
+        scores = 0.5 * lexical + 0.5 * np.clip(semantic, 0, 1)
     # Fuller statements first, then the source the model named.
     bonus = np.array([0.1 * cov + 0.05 * (src.n in markers) for src, _, cov in found])
     i = int(np.argmax(scores + bonus))

@@ -166,12 +166,21 @@ class NewsStore:
             )
         return self._stories
 
-    def story_members(self, story: str, limit: int = 20) -> list[dict]:
-        """The articles of a story: article_id, title, source, published, url (first chunks)."""
-        where = {"$and": [{"story": story}, {"chunk": 0}]}
-        got = self.collection.get(where=where, include=["metadatas"], limit=limit)
+    def story_members(self, stories: Iterable[str], limit: int = 20) -> dict[str, list[dict]]:
+        """The articles of each story (article_id, title, source, published, url, from their
+        first chunks), at most `limit` a story, in one query for them all."""
+        wanted = sorted(set(stories))
+        if not wanted:
+            return {}
+        where = {"$and": [{"story": {"$in": wanted}}, {"chunk": 0}]}
+        got = self.collection.get(where=where, include=["metadatas"], limit=limit * len(wanted))
         keys = ("article_id", "title", "source", "published", "url")
-        return [{k: meta.get(k, "") for k in keys} for meta in got["metadatas"]]
+        members: dict[str, list[dict]] = {s: [] for s in wanted}
+        for meta in got["metadatas"]:
+            found = members.get(meta.get("story"))
+            if found is not None and len(found) < limit:
+                found.append({k: meta.get(k, "") for k in keys})
+        return members
 
     # --- the keyword index -----------------------------------------------------------------
     @property

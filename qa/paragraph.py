@@ -8,9 +8,9 @@ articles, and the model writes 3-6 sentences with [n] markers. Then, before anyt
 2. support: each sentence must be supported by one of those passages (qa/cite.py's check);
    a sentence none supports is dropped. Of the passages that support it nearly as well as the
    best one, an article not yet cited is preferred, then the model's own marker, so that the
-   sentences cite different articles where the passages allow;
-3. fill: while fewer than 3 sentences stand and an on-topic article is still uncited, that
-   article's sentence that best matches the question is added in its own words;
+   sentences cite different articles where the passages allow; at most 2 sentences an article;
+3. fill: each on-topic article still uncited adds its sentence that best matches the question,
+   in its own words, in rank order, while the paragraph has fewer than 6 sentences;
 4. order: a timeline is told in date order, one line an event, each led by its article's date;
 5. disagreement: where two articles state one fact with different numbers (a count, a date, a
    sum), the answer says so and cites both.
@@ -46,6 +46,7 @@ from .words import stems
 
 MIN_SENTENCES = 3
 MAX_SENTENCES = 6
+MAX_PER_ARTICLE = 2  # a model that retells one article at length leaves room for the others
 # A passage that supports a sentence this nearly as well as the best one may be cited instead.
 PREFER_MARGIN = 0.1
 # Two sentences state "the same fact" when this share of their words (numbers aside) is shared.
@@ -84,7 +85,7 @@ def compose(
         return Reading(CANNOT_ANSWER, None, [], True, OFF_TOPIC)
     if raw is not None and is_refusal(raw):
         return Reading(CANNOT_ANSWER, None, [], True, MODEL_REFUSED)
-    claims = _supported(raw, on_topic, embed) if raw else []
+    claims = _spread(_supported(raw, on_topic, embed)) if raw else []
     claims += _fill(body, claims, on_topic, embed)
     if not claims:
         return Reading(CANNOT_ANSWER, None, [], True, OFF_TOPIC)
@@ -184,15 +185,28 @@ def _sentence(text: str) -> str:
     return text if text[-1:] in ".!?\"”’'" else text + "."
 
 
+def _spread(claims: list[Claim]) -> list[Claim]:
+    """The claims, at most `MAX_PER_ARTICLE` citing any one article (the first ones kept)."""
+    count: dict[str, int] = {}
+    kept = []
+    for c in claims:
+        article = c.support.source.article_id
+        count[article] = count.get(article, 0) + 1
+        if count[article] <= MAX_PER_ARTICLE:
+            kept.append(c)
+    return kept
+
+
 def _fill(
     question: str, claims: list[Claim], sources: list[Source], embed: Embed | None
 ) -> list[Claim]:
-    """Passage sentences from uncited on-topic articles, until the paragraph has 3 sentences."""
+    """A sentence from each on-topic article not yet cited, in rank order, while the paragraph
+    has fewer than `MAX_SENTENCES`: a paragraph across articles should draw on all of them."""
     cited = {c.support.source.article_id for c in claims}
-    need = MIN_SENTENCES - len(claims)
+    room = MAX_SENTENCES - len(claims)
     added: list[Claim] = []
     for source in sources:
-        if len(added) >= need:
+        if len(added) >= room:
             break
         if source.article_id in cited:
             continue
@@ -205,10 +219,14 @@ def _fill(
 
 def _best_sentence(question: str, source: Source, embed: Embed | None) -> str | None:
     """The passage's sentence that best matches the question (None if it has no whole one)."""
+    topic = stems(topic_words(question))
     units = [
         s
         for s in split_sentences(source.text)
-        if len(s.split()) >= _MIN_WORDS and not is_hostile(s) and s[-1:] in ".!?\"”’'"
+        if len(s.split()) >= _MIN_WORDS
+        and not is_hostile(s)
+        and s[-1:] in ".!?\"”’'"
+        and topic & stems(s)  # a sentence about the question's topic, not the article's aside
     ]
     if not units:
         return None

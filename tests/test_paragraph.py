@@ -1,6 +1,7 @@
 """Answers across articles: the question's kind, the paragraph's checks, timelines, conflicts."""
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -155,6 +156,28 @@ def test_a_sentence_no_passage_supports_is_dropped_and_the_paragraph_filled_from
     assert len(reading.citations) == 3  # the model's one supported sentence and two filled
     for c in reading.citations:  # every quote is its passage's own words
         assert c.quote in next(s.text for s in BRIDGE if s.n == c.n) or c.quote == "Footbridge."
+
+
+def test_one_article_retold_at_length_leaves_room_for_the_others():
+    long = src(
+        2,
+        "a",
+        "2025-03-10",
+        "The Alder Street footbridge collapsed into the river on Sunday evening. Divers searched "
+        "the water under the footbridge until midnight. The footbridge opened in 1987 and was "
+        "inspected in 2023.",
+    )
+    raw = (
+        "The Alder Street footbridge collapsed into the river on Sunday evening [2]. "
+        "Divers searched the water under the footbridge until midnight [2]. "
+        "The footbridge opened in 1987 and was inspected in 2023 [2]."
+    )
+    reading = paragraph.compose(
+        "What happened to the footbridge?", SUMMARY, raw, [BRIDGE[0], long, BRIDGE[2]], None
+    )
+    per_article = [m for m in re.findall(r"\[(\d)\]", reading.text)]
+    assert per_article.count("2") == 2  # the third sentence of article a gave way
+    assert {"1", "3"} <= set(per_article)  # to the articles the model left out
 
 
 def test_a_sentence_joining_two_facts_is_checked_clause_by_clause():

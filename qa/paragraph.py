@@ -101,8 +101,8 @@ def compose(
         a, b = conflict
         text += "\n" if kind == TIMELINE else " "
         text += (
-            f"The articles differ here: {_who(a.source)} says “{a.quote}” [{a.source.n}], "
-            f"while {_who(b.source)} says “{b.quote}” [{b.source.n}]."
+            f"The articles differ here: {_who(a.source)} says “{_quoted(a.quote)}” "
+            f"[{a.source.n}], while {_who(b.source)} says “{_quoted(b.quote)}” [{b.source.n}]."
         )
         claims += [Claim(a.quote, a), Claim(b.quote, b)]
     citations: dict[int, Citation] = {}
@@ -225,7 +225,7 @@ def _best_sentence(question: str, source: Source, embed: Embed | None) -> str | 
         for s in split_sentences(source.text)
         if len(s.split()) >= _MIN_WORDS
         and not is_hostile(s)
-        and s[-1:] in ".!?\"”’'"
+        and s.rstrip("\"”’'")[-1:] in ".!"  # a statement: a question or a fragment claims nothing
         and topic & stems(s)  # a sentence about the question's topic, not the article's aside
     ]
     if not units:
@@ -278,6 +278,24 @@ def disagreement(
     sa, ua, sb, ub = pair
     first, second = sorted([(sa, ua), (sb, ub)], key=lambda x: (x[0].published, x[0].n))
     return Support(first[0], first[1], 1.0), Support(second[0], second[1], 1.0)
+
+
+def _quoted(sentence: str) -> str:
+    """A sentence as quoted inside another: its full stop dropped, so that the line stays one."""
+    return sentence[:-1] if sentence.endswith(".") else sentence
+
+
+_DATE_HEAD = re.compile(r"^\d{4}-\d{2}-\d{2}: ", re.MULTILINE)
+_DIFFER = re.compile(
+    r"The articles differ here: .*? says “(.*?)” (\[\d+\]), while .*? says “(.*?)” (\[\d+\])\."
+)
+
+
+def claims_text(text: str) -> str:
+    """A paragraph as the claims it makes from its passages, for a judge of citations: a
+    timeline's leading dates (its articles' dates) dropped, and a disagreement as its two quotes,
+    each with its own [n]."""
+    return _DIFFER.sub(r"\1. \2 \3. \4", _DATE_HEAD.sub("", text))
 
 
 def _numbers(text: str) -> set[str]:

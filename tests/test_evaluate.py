@@ -362,6 +362,8 @@ def test_questions_across_articles_are_scored_by_coverage_and_path(settings, tmp
     assert timeline["kind"] == "timeline" and timeline["verdict"]["kind_right"]
     cited = {c["article_id"] for c in timeline["citations"]}
     assert timeline["verdict"]["coverage"] == len(cited & set(bridge)) / 3 > 0
+    # the dates that lead a timeline's lines are its articles', not claims the judge must find
+    assert timeline["answer"][:4] == "2025" and timeline["verdict"]["citation_recall"] == 1.0
     assert missed["kind"] == "fact" and not missed["verdict"]["kind_right"]  # no wording for it
     assert summary["across_questions"] == 2 and summary["answerable"] == 1
     assert summary["kind_accuracy"] == 0.5

@@ -129,6 +129,18 @@ def test_two_articles_that_give_different_counts_are_both_cited():
     assert {c.article_id for c in reading.citations} >= {"a", "c"}
 
 
+def test_a_judge_of_citations_reads_the_disagreement_as_its_two_quotes():
+    q = "What do the outlets say about the footbridge collapse?"
+    text = paragraph.compose(q, COMPARISON, None, BRIDGE, None).text
+    claims = paragraph.claims_text(text)
+    assert "differ here" not in claims and "says" not in claims
+    assert "14 people were injured, the county fire service said. [2]" in claims
+    assert "9 people were injured, the county fire service said. [3]" in claims
+    assert paragraph.claims_text("2025-03-10: It fell. [2]\n2025-03-14: Bolts. [1]") == (
+        "It fell. [2]\nBolts. [1]"
+    )
+
+
 def test_the_same_count_in_two_articles_is_no_disagreement():
     same = [BRIDGE[1], BRIDGE[2].model_copy(update={"text": BRIDGE[1].text})]
     reading = paragraph.compose("What happened to the footbridge?", SUMMARY, None, same, None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..errors import InvalidSettings
+from ..paragraph import claims_text
 from ..route import ACROSS, FACT
 from ..settings import Settings, get_settings
 from ..types import Source
@@ -84,7 +85,10 @@ def score_row(row: dict, judge: metrics.Entails) -> dict:
         }
     if not row["refused"] and "error" not in row:
         passages = {s["n"]: f"{s['title']}\n{s['text']}" for s in row["sources"]}
-        verdict |= metrics.citation_scores(row["answer"], passages, judge)
+        answer = row["answer"]
+        if "coverage" in verdict:  # a timeline's dates are its articles', not claims to check
+            answer = claims_text(answer)
+        verdict |= metrics.citation_scores(answer, passages, judge)
     return verdict
 
 
@@ -94,7 +98,7 @@ def summarize(rows: list[dict]) -> dict:
     across = [r for r in rows if "coverage" in r["verdict"]]
     answerable = [r for r in rows if r["answerable"] and r not in across]
     unanswerable = [r for r in rows if not r["answerable"]]
-    with_evidence = [r for r in answerable if r["evidence"]]
+    with_evidence = [r for r in answerable + across if r["evidence"]]
     claims = [r for r in rows if "citation_recall" in r["verdict"]]
     latencies = [r["timings"]["latency"] for r in rows]
     first_tokens = [r["timings"]["first_token"] for r in rows if "first_token" in r["timings"]]

@@ -109,11 +109,13 @@ class LLMSettings(BaseModel):
         "(docs/evaluation.md compares the two).",
     )
     paragraph: Literal["model", "extractive", "off"] = Field(
-        default="model",
+        default="extractive",
         description="How a summary, timeline or comparison question is answered (qa/route.py): "
-        "model: the model writes 3-6 sentences across articles, each checked against its passage; "
-        "extractive: each article's sentence that best matches the question; off: the short "
-        "answer for every question.",
+        "extractive: each on-topic article's sentence that best matches the question; model: the "
+        "model writes the sentences, each checked against its passage (on 24 realtimeqa "
+        "questions it cited fewer of the expected articles, 0.90 against 0.94, with fewer "
+        "sentences supported, 0.87 against 0.96, in 32 s against 0.4: docs/evaluation.md); "
+        "off: the short answer for every question.",
     )
     retry: bool = Field(
         default=False,

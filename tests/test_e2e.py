@@ -65,7 +65,19 @@ def test_cli_ingest_then_ask_json_over_the_seed_article(tmp_path, model_cache):
 
 
 def test_real_models_tell_a_summary_across_articles(real_qa):
-    answer = real_qa.ask("What has happened in Northfield this year?")
+    from qa.chain import NewsQA
+    from qa.settings import get_settings
+
+    # The model writes the sentences (llm.paragraph = "model"; the default quotes the passages).
+    settings = get_settings({**real_qa.settings.model_dump(), "llm": {"paragraph": "model"}})
+    qa = NewsQA(
+        settings,
+        embeddings=real_qa.embeddings,
+        store=real_qa.store,
+        chat_model=real_qa.chat_model,
+    )
+    answer = qa.ask("What has happened in Northfield this year?")
+    assert answer.raw_text, "the model was not asked"
     assert answer.kind == "summary" and not answer.refused, (answer.raw_text, answer.text)
     articles = {c.article_id for c in answer.citations}
     assert len(articles) >= 2, answer.text  # several articles, not one

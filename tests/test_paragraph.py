@@ -192,6 +192,27 @@ def test_one_article_retold_at_length_leaves_room_for_the_others():
     assert {"1", "3"} <= set(per_article)  # to the articles the model left out
 
 
+def test_a_passage_that_does_not_name_the_topic_is_told_by_its_headline():
+    later = src(
+        5,
+        "d",
+        "2025-03-12",
+        "Crews worked through the night. Two cranes lifted the broken deck out of the water.",
+        title="Alder Street footbridge wreckage lifted from the river",
+    )
+    cut = later.model_copy(update={"title": "Alder Street footbridge: what we know ...", "n": 6})
+    q = "What happened with the Alder Street footbridge?"
+    assert paragraph._best_sentence(q, later, None) == (
+        "Alder Street footbridge wreckage lifted from the river."
+    )
+    # a headline cut short is no statement: the passage's best whole sentence stands for it
+    assert paragraph._best_sentence(q, cut, None) == (
+        "Two cranes lifted the broken deck out of the water."
+    )
+    unrelated = later.model_copy(update={"title": "Weather for the weekend"})
+    assert paragraph._best_sentence(q, unrelated, None) is None
+
+
 def test_a_sentence_joining_two_facts_is_checked_clause_by_clause():
     raw = (
         "The Alder Street footbridge collapsed into the river on Sunday evening, and the city "
@@ -235,13 +256,28 @@ def developing_qa(settings, fake_embeddings, fake_chat):
     return qa
 
 
-def test_ask_answers_a_timeline_from_several_articles_in_date_order(developing_qa, fake_chat):
-    answer = developing_qa.ask("How did the Alder Street footbridge story develop?")
-    assert answer.kind == TIMELINE and not answer.refused
-    assert (
-        "Sources:" in fake_chat.calls[-1]
-        and "Tell the events in the order" in (fake_chat.calls[-1])
+@pytest.mark.parametrize("writer", ["extractive", "model"])
+def test_ask_answers_a_timeline_from_several_articles_in_date_order(
+    developing_qa, fake_chat, writer
+):
+    from qa.chain import NewsQA
+    from qa.settings import get_settings
+
+    settings = get_settings({**developing_qa.settings.model_dump(), "llm": {"paragraph": writer}})
+    qa = NewsQA(
+        settings,
+        embeddings=developing_qa.embeddings,
+        chat_model=fake_chat,
+        store=developing_qa.store,
     )
+    answer = qa.ask("How did the Alder Street footbridge story develop?")
+    assert answer.kind == TIMELINE and not answer.refused
+    if writer == "model":  # the model was asked for the paragraph, with what a timeline wants
+        assert "Sources:" in fake_chat.calls[-1]
+        assert "Tell the events in the order" in fake_chat.calls[-1]
+        assert answer.raw_text
+    else:  # the default: the passages alone, no model call
+        assert fake_chat.calls == [] and answer.raw_text == ""
     lines = [line for line in answer.text.splitlines() if line[:4] == "2025"]
     assert len(lines) >= 2 and [x[:10] for x in lines] == sorted(x[:10] for x in lines)
     assert len({c.article_id for c in answer.citations}) >= 2

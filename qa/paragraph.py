@@ -92,6 +92,8 @@ def compose(
     if not claims:
         return Reading(CANNOT_ANSWER, None, [], True, OFF_TOPIC)
     conflict = disagreement(on_topic, claims if kind != COMPARISON else None)
+    if conflict is not None and kind != TIMELINE:  # the disagreement tells those sentences
+        claims = [c for c in claims if c.support.quote not in {x.quote for x in conflict}]
     claims = claims[: MAX_SENTENCES - (conflict is not None)]  # the disagreement is one more
     if kind == TIMELINE:
         claims.sort(key=lambda c: c.date)  # stable: same-day events keep the model's order

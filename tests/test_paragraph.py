@@ -124,6 +124,7 @@ def test_two_articles_that_give_different_counts_are_both_cited():
     assert "The articles differ here" in reading.text
     differ = reading.text[reading.text.index("differ here") :]
     assert "14 people" in differ and "9 people" in differ
+    assert reading.text.count("14 people") == 1  # told once, in the disagreement
     assert "[2]" in differ and "[3]" in differ
     assert "Valley Post, 2025-03-10" in differ and "Lakeshore Herald, 2025-03-11" in differ
     assert {c.article_id for c in reading.citations} >= {"a", "c"}

@@ -72,10 +72,15 @@ def ask(
     filters: Filters | dict | None = None,
     settings: Settings | dict | None = None,
     question_date: str | None = None,
+    kind: str | None = None,
 ) -> Answer:
-    """Answer from the stored articles, citing them; `refused=True` when they don't say."""
+    """Answer from the stored articles, citing them; `refused=True` when they don't say.
+
+    `kind` forces a short answer ("fact") or a paragraph across articles ("summary", "timeline",
+    "comparison"); None reads it from the question's wording (qa/route.py).
+    """
     return open_qa(settings).ask(
-        question, history=history, filters=filters, question_date=question_date
+        question, history=history, filters=filters, question_date=question_date, kind=kind
     )
 
 
@@ -86,8 +91,9 @@ def ask_stream(
     filters: Filters | dict | None = None,
     settings: Settings | dict | None = None,
     question_date: str | None = None,
+    kind: str | None = None,
 ) -> Iterator[Answer]:
     """Like `ask`, yielding partial answers while the model writes, then the verified one."""
     return open_qa(settings).ask_stream(
-        question, history=history, filters=filters, question_date=question_date
+        question, history=history, filters=filters, question_date=question_date, kind=kind
     )

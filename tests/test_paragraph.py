@@ -339,3 +339,13 @@ def test_ask_help_names_the_kinds():
         [str(ROOT / ".venv" / "bin" / "newsqa"), "ask", "--help"], capture_output=True, text=True
     )
     assert "--kind" in done.stdout and "timeline" in done.stdout
+
+
+def test_the_library_functions_pass_the_kind_on(developing_qa, monkeypatch):
+    import qa
+
+    monkeypatch.setattr(qa, "open_qa", lambda settings=None: developing_qa)
+    assert qa.ask("Alder Street footbridge", kind=SUMMARY).kind == SUMMARY
+    *_, last = qa.ask_stream("Alder Street footbridge", kind=TIMELINE)
+    assert last.kind == TIMELINE and last.text[:4] == "2025"
+    assert qa.ask("How did the Alder Street footbridge story develop?").kind == TIMELINE

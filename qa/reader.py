@@ -75,6 +75,13 @@ _NUMBER_WORDS = set(
     "one two three four five six seven eight nine ten eleven twelve dozen hundred thousand million "
     "billion trillion half percent".split()
 )
+_ORDINALS = {
+    word: str(n)
+    for n, word in enumerate(
+        "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split(),
+        start=1,
+    )
+}
 _MONTHS = set(
     "january february march april may june july august september october november december".split()
 )
@@ -158,7 +165,11 @@ def _coverage(short: str, sentence: str) -> float:
     answer_tokens = normalize_tokens(short)
     if not answer_tokens or not _amounts(short) <= _amounts(sentence):
         return 0.0
-    if _contains(normalize_tokens(sentence), answer_tokens):
+    sentence_tokens = normalize_tokens(sentence)
+    if len(answer_tokens) == 1 and answer_tokens[0].isdigit():
+        # "7" times in a row is stated by "for a seventh time in a row"
+        sentence_tokens = [_ORDINALS.get(t, t) for t in sentence_tokens]
+    if _contains(sentence_tokens, answer_tokens):
         return 1.0
     want = stems(short)
     if not want:
@@ -293,7 +304,31 @@ def read(
     if restates and not (stems(sentence) - stems(body)):
         return _refuse(RESTATES_QUESTION, short)
     citation = Citation.from_source(source, sentence)
-    return Reading(f"{sentence} [{source.n}]", None if restates else short, [citation], False)
+    short = None if restates else spelled_out(short, source.text)
+    return Reading(f"{sentence} [{source.n}]", short, [citation], False)
+
+
+_ACRONYM = re.compile(r"[A-Z][A-Z&]{1,7}")
+_MINOR = {"of", "and", "for", "the", "de", "&", "on", "in"}
+
+
+def spelled_out(short: str, text: str) -> str:
+    """An acronym with the name the passage spells it out as: "MLP" -> "Major League Pickleball
+    (MLP)" where the passage says "Major League Pickleball (MLP)"; anything else as it is."""
+    if not _ACRONYM.fullmatch(short):
+        return short
+    for match in re.finditer(r"\(" + re.escape(short) + r"\)", text):
+        words = text[: match.start()].split()[-2 * len(short) :]
+        for start in range(len(words)):
+            name = words[start:]
+            capitals = [w for w in name if w.lower() not in _MINOR]
+            if (
+                name[0][:1].isupper()
+                and all(w[:1].isupper() for w in capitals)
+                and "".join(w[0] for w in capitals).upper() == short.replace("&", "")
+            ):
+                return f"{' '.join(name)} ({short})"
+    return short
 
 
 def _best(

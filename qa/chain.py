@@ -23,7 +23,7 @@ from vectorstore.watch import Watcher, WatchList
 
 from . import paragraph, reader
 from .cite import is_refusal, verify
-from .context import focus_sources
+from .context import focus_sources, pool
 from .errors import InvalidQuestion
 from .extract import extractive_answer
 from .model_queue import ModelQueue
@@ -265,15 +265,24 @@ class NewsQA:
             ]
         kept = kept[: r.paragraph_k if across else r.k]
         sources = to_sources(kept)
+        if r.context == "pool" and not across and sources:
+            # The model reads the chosen passages, numbered first; the reader's checks and the
+            # citations still have all k, as with `passages`.
+            chosen = pool(inputs["question"], sources, r.pool_chars, self._embed)
+            first = [s.n for s, _ in chosen]
+            kept = [kept[n - 1] for n in first + [s.n for s in sources if s.n not in first]]
+            sources = to_sources(kept)
+            texts = [t for _, t in chosen]  # the first len(chosen) sources, in order
+            shown = [s.model_copy(update={"text": t}) for s, t in zip(sources, texts, strict=False)]
+        else:
+            shown = focus_sources(inputs["question"], sources, r.context_chars)
         with store_errors(self.settings.store):
             self._add_reprints(sources, [doc.metadata for doc, _ in kept])
         date = inputs.get("question_date")
         return {
             **inputs,
             "sources": sources,
-            "sources_text": format_sources(
-                focus_sources(inputs["question"], sources, r.context_chars)
-            ),
+            "sources_text": format_sources(shown),
             "date_line": f"Today's date is {date}.\n\n" if date else "",
         }
 

@@ -4,13 +4,21 @@ Reading the prompt is most of a local model's answer time (about 800 tokens for 
 chunks). `focus` keeps, from one passage, the sentences that share the most content words with
 the question, each with its neighbours, in their original order, up to a character budget. The
 source's full text is kept on the `Source` for citations and the UI; only the prompt is cut.
+
+`pool` (`retrieval.context = "pool"`) chooses across the passages instead: every sentence of
+every passage is scored by the embedding model's similarity to the question, and the best are
+taken, each with its neighbours, until the prompt holds `retrieval.pool_chars` characters,
+headings included. A passage none of whose sentences is chosen is not shown to the model (the
+reader's checks and the citations still have it), so the budget goes where the question's answer
+most likely is. docs/evaluation.md measures both ways.
 """
 
 from __future__ import annotations
 
 from vectorstore.ingest.text import split_sentences
 
-from .prompts import prompt_text
+from .cite import Embed, cosines
+from .prompts import prompt_label, prompt_text
 from .reader import question_body
 from .types import Source
 from .words import stems
@@ -54,6 +62,38 @@ def focus_sources(question: str, sources: list[Source], max_chars: int) -> list[
         s.model_copy(update={"text": focus(question, prompt_text(s.text), max_chars)})
         for s in sources
     ]
+
+
+def pool(
+    question: str, sources: list[Source], max_chars: int, embed: Embed
+) -> list[tuple[Source, str]]:
+    """The passages worth showing, each with the text the model reads: the sentences of all the
+    passages most like the question, each with its neighbours, up to `max_chars` in all
+    (headings included), in their passage's order; passages in their given order.
+
+    Sentences are taken after the hostile ones are dropped (`prompt_text`).
+    """
+    sentences = [split_sentences(prompt_text(s.text)) for s in sources]
+    units = [(i, j) for i, ss in enumerate(sentences) for j in range(len(ss))]
+    if not units:
+        return []
+    score = cosines(embed, question_body(question), [sentences[i][j] for i, j in units])
+    chosen: dict[int, set[int]] = {}
+    used = 0
+    for u in sorted(range(len(units)), key=lambda u: (-score[u], u)):  # ties: the earlier one
+        i, j = units[u]
+        around = {k for k in (j - 1, j, j + 1) if 0 <= k < len(sentences[i])}
+        new = around - chosen.get(i, set())
+        cost = sum(len(sentences[i][k]) + 1 for k in new)
+        if i not in chosen:
+            cost += len(prompt_label(sources[i])) + 8  # "[n] heading\n", the blank line before
+        if chosen and used + cost > max_chars:
+            continue
+        chosen[i] = chosen.get(i, set()) | around
+        used += cost
+        if used >= max_chars:
+            break
+    return [(sources[i], _join(sentences[i], sorted(chosen[i]))) for i in sorted(chosen)]
 
 
 def _length(sentences: list[str], kept: set[int]) -> int:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from helpers import TESLA_ID, passage
+from helpers import SAMPLES, TESLA_ID, passage
 
 from qa import reader
-from qa.context import focus
+from qa.context import focus, pool
 from qa.reader import expected_kind, fits_kind, parse_line, read
 
 LANXIN = passage(
@@ -170,6 +170,52 @@ def test_focus_keeps_the_best_sentences_with_their_neighbours_in_order():
     assert len(kept) <= 130 and focus("anything", "Short.", 120) == "Short."
 
 
+def test_the_pool_shows_the_sentences_most_like_the_question_within_its_budget(fake_embeddings):
+    filler = " ".join(f"Filler sentence {i} tells of nothing much." for i in range(12))
+    toll = passage(
+        1,
+        "t",
+        title="Bridge toll set",
+        text=f"{filler} The bridge toll is $4 per vehicle. {filler}",
+    )
+    other = passage(2, "o", title="Weather", text=filler)
+    chosen = pool(
+        "What is the bridge toll per vehicle?", [other, toll], 200, fake_embeddings.embed_documents
+    )
+    shown = {s.n: text for s, text in chosen}
+    assert "The bridge toll is $4 per vehicle." in shown[1]
+    assert len(shown[1]) < len(toll.text) and "Filler sentence 11" in shown[1]  # its neighbour
+    # all that is shown, headings included, stays within the budget: no room for the filler
+    assert sum(len(t) + len(s.label()) + 8 for s, t in chosen) <= 200 and 2 not in shown
+
+
+def test_with_the_pool_the_model_reads_the_chosen_passages_the_checks_have_all(
+    settings, fake_embeddings, fake_chat
+):
+    from qa.chain import NewsQA
+    from qa.settings import get_settings
+
+    retrieval = {"context": "pool", "pool_chars": 600, "min_score": 0.05}
+    qa = NewsQA(
+        get_settings({**settings.model_dump(), "retrieval": retrieval}),
+        embeddings=fake_embeddings,
+        chat_model=fake_chat,
+    )
+    qa.ingest([str(SAMPLES)], progress=False)
+    question = "How many on-street parking spaces does the Mill Street plan remove?"
+    found = qa._retrieve({"question": question, "filters": None})
+    shown = found["sources_text"]
+    assert "64 on-street parking spaces" in shown and len(shown) <= 600
+    sources = found["sources"]
+    assert [s.n for s in sources] == [1, 2, 3, 4]  # all k, the ones shown first
+    assert "[1] " in shown and "[4] " not in shown  # 600 characters hold fewer than four
+    fake_chat.replies = ["Answer: 64 [1]"]
+    answer = qa.ask(question)
+    assert not answer.refused and answer.short_answer == "64"
+    cited = next(s for s in answer.sources if s.n == answer.citations[0].n)
+    assert "64 on-street parking spaces" in cited.text and answer.citations[0].quote in cited.text
+
+
 def test_an_amount_is_supported_only_by_the_same_amount():
     clinic = LANXIN.model_copy(
         update={
@@ -183,3 +229,30 @@ def test_an_amount_is_supported_only_by_the_same_amount():
         "By how much will library cards cost more?", "Answer: 12% [1]", [clinic], None
     ).refused
     assert not read("How much did Lanxin cut?", "Answer: 12 percent [1]", [LANXIN], None).refused
+
+
+def test_a_count_is_stated_by_its_ordinal_but_not_by_another():
+    rates = passage(
+        1,
+        "r",
+        title="Bank of Norland raises rates again",
+        text="The Bank of Norland raised its base rate for a seventh time in a row on Thursday.",
+    )
+    question = "How many times in a row has the Bank of Norland raised rates?"
+    got = read(question, "Answer: 7 [1]", [rates], None)
+    assert not got.refused and got.short_answer == "7" and "seventh" in got.text
+    assert read(question, "Answer: 6 [1]", [rates], None).reason == reader.UNSUPPORTED
+
+
+def test_an_acronym_comes_with_the_name_the_passage_spells_it_out_as():
+    league = passage(
+        1,
+        "p",
+        title="Star guard buys into pickleball",
+        text="The guard is part of a group buying a team in Major League Pickleball (MLP), which "
+        "grows from 12 to 16 teams next year.",
+    )
+    question = "The basketball star is buying a team in which league?"
+    got = read(question, "Answer: MLP [1]", [league], None)
+    assert not got.refused and got.short_answer == "Major League Pickleball (MLP)"
+    assert reader.spelled_out("NBA", league.text) == "NBA"  # not spelled out there: kept as is

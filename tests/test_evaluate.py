@@ -43,6 +43,7 @@ SUMMARY_KEYS = {
     "unanswerable",
     "answer_accuracy",
     "text_accuracy",
+    "equivalent_accuracy",
     "token_f1",
     "refusal_accuracy",
     "false_refusal_rate",

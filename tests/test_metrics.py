@@ -57,7 +57,7 @@ def test_token_f1_is_the_best_over_gold_answers():
 
 def test_wrong_answer_scores_minus_one():
     v = answer_verdict("Tesla stores its data in Beijing [1].", False, ["Shanghai"], True)
-    assert v == {"correct": False, "f1": 0.0, "truthfulness": -1}
+    assert v == {"correct": False, "equivalent": False, "f1": 0.0, "truthfulness": -1}
 
 
 def test_correct_answer_scores_plus_one():
@@ -76,13 +76,50 @@ def test_answering_an_unanswerable_question_is_wrong():
 
 def test_false_refusal_scores_zero():
     v = answer_verdict("I can't answer that from these articles.", True, ["Shanghai"], True)
-    assert v == {"correct": False, "f1": 0.0, "truthfulness": 0}
+    assert v == {"correct": False, "equivalent": False, "f1": 0.0, "truthfulness": 0}
 
 
 def test_an_answer_naming_several_shown_choices_is_not_right():
     choices = ["Sudan", "Kenya", "Angola", "Libya"]
     assert not answer_verdict("Sudan or Kenya [1].", False, ["Sudan"], True, choices)["correct"]
     assert answer_verdict("Sudan [1].", False, ["Sudan"], True, choices)["correct"]
+
+
+@pytest.mark.parametrize(
+    "answer, gold",
+    [
+        ("China and Russia", "Russia and China"),
+        ("Chocolate, Chip", "Chocolate and Chip"),
+        ("$12,600,000", "$12.6 million"),
+        ("JP Morgan Chase", "JPMorgan Chase"),
+        ("tornadoes", "Tornado"),
+        ("JFK", "John F. Kennedy"),
+        ("UK", "United Kingdom"),
+        ("Double Asteroid Redirection Test", "DART"),
+        ("Volodymyr Zelensky", "Ukrainian President Volodymyr Zelensky"),
+    ],
+)
+def test_a_gold_answer_in_another_form_counts_as_equivalent_but_not_as_correct(answer, gold):
+    v = answer_verdict(f"{answer} [1]", False, [gold], True, short=answer)
+    assert v["equivalent"] and not v["correct"] and v["truthfulness"] == -1
+
+
+@pytest.mark.parametrize(
+    "answer, gold",
+    [
+        ("fusion", "Nuclear fusion"),  # a part of it
+        ("New York", "New York City"),
+        ("Blinken", "Secretary of State Antony Blinken"),  # one word of a titled name
+        ("Lionel Messi", "Leo Messi"),  # another name
+        ("$16.2 trillion", "$16 trillion"),
+        ("50%", "60%"),
+        ("Chocolate", "Chocolate and Chip"),
+        ("Egypt", "Qatar"),
+    ],
+)
+def test_a_part_or_another_name_is_not_equivalent(answer, gold):
+    assert not answer_verdict(f"{answer} [1]", False, [gold], True, short=answer)["equivalent"]
+    assert not answer_verdict("", True, [gold], True)["equivalent"]  # a refusal never is
 
 
 def test_truthfulness_arithmetic():

@@ -56,6 +56,76 @@ def short_answer_right(short: str, text: str, golds: Sequence[str]) -> bool:
     )
 
 
+# Words an acronym's letters skip ("Department of Justice" is DOJ).
+_MINOR_WORDS = {"of", "and", "for", "the", "de", "on", "in", "to", "a", "an", "&"}
+_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_VALUE = re.compile(
+    r"([$£€¥])?\s*(\d+(?:\.\d+)?)\s*(thousand|million|billion|trillion)?\s*(%|percent)?"
+)
+
+
+def equivalent(answer: str, gold: str) -> bool:
+    """Whether the answer names the gold answer in another form that means the same, by one of
+    five rules: the same items in another order or joined otherwise ("China and Russia",
+    "Chocolate, Chip"); the same amount written otherwise ("$12,600,000", "$12.6 million"); the
+    same words but for spaces or a plural ("JP Morgan Chase", "tornadoes"); an acronym of it
+    ("JFK", "UK"); or a person's full name, without the title the gold puts before it ("Volodymyr
+    Zelensky" for "Ukrainian President Volodymyr Zelensky"). A part of the gold ("fusion" for
+    "nuclear fusion", "New York" for "New York City") or another name for it ("Leo Messi") is not.
+    """
+    a, g = normalize_tokens(answer), normalize_tokens(gold)
+    if not a or not g:
+        return False
+    return (
+        (len(items := _items(answer)) > 1 and items == _items(gold))
+        or (_value(answer) is not None and _value(answer) == _value(gold))
+        or "".join(a) == "".join(g)
+        or [_singular(t) for t in a] == [_singular(t) for t in g]
+        or _abbreviates(answer, gold)
+        or _abbreviates(gold, answer)
+        or (_full_name(answer) and len(g) > len(a) and g[-len(a) :] == a)
+    )
+
+
+def _items(text: str) -> set[str]:
+    return {normalize(x) for x in re.split(r",|/|&|\band\b", text) if normalize(x)}
+
+
+def _value(text: str) -> tuple[str, str, float] | None:
+    """The one amount a short answer states, as (currency, percent, value); None otherwise."""
+    found = [m for m in _VALUE.finditer(text.replace(",", "")) if m.group(2)]
+    if len(found) != 1 or normalize(_VALUE.sub(" ", text.replace(",", ""))):
+        return None
+    sign, number, scale, percent = found[0].groups()
+    return sign or "", "%" if percent else "", float(number) * _SCALES.get(scale or "", 1)
+
+
+def _singular(token: str) -> str:
+    if len(token) > 4 and token.endswith(("ches", "shes", "sses", "xes", "oes")):
+        return token[:-2]
+    return (
+        token[:-1] if len(token) > 4 and token.endswith("s") and not token.endswith("ss") else token
+    )
+
+
+def _abbreviates(short: str, long: str) -> bool:
+    """ "JFK" of "John F. Kennedy", "UK" of "United Kingdom"."""
+    short = short.strip().replace(".", "")
+    return bool(re.fullmatch(r"[A-Z]{2,6}", short)) and short == _initials(long)
+
+
+def _initials(text: str) -> str | None:
+    words = [w for w in re.findall(r"[A-Za-z][\w'’-]*", text) if w.lower() not in _MINOR_WORDS]
+    if len(words) < 2 or not all(w[0].isupper() for w in words):
+        return None
+    return "".join(w[0] for w in words)
+
+
+def _full_name(text: str) -> bool:
+    words = text.split()
+    return len(words) >= 2 and all(w[:1].isupper() for w in words)
+
+
 def answer_verdict(
     answer: str,
     refused: bool,
@@ -76,8 +146,14 @@ def answer_verdict(
     hits = [c for c in shown_choices if contains_answer(claim, [c])]
     right = short_answer_right(short, answer, golds) if short else contains_answer(answer, golds)
     correct = not refused and right and len(hits) <= 1
+    same = correct or (not refused and len(hits) <= 1 and any(equivalent(claim, g) for g in golds))
     f1 = 0.0 if refused else token_f1(claim, golds)
-    return {"correct": correct, "f1": f1, "truthfulness": 0 if refused else (1 if correct else -1)}
+    return {
+        "correct": correct,
+        "equivalent": same,
+        "f1": f1,
+        "truthfulness": 0 if refused else (1 if correct else -1),
+    }
 
 
 def coverage(cited: set[str], expected: Sequence[str]) -> float:

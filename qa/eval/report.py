@@ -13,6 +13,7 @@ from vectorstore.files import write_atomic
 HEADLINE = [
     ("answer_accuracy", "answer accuracy"),
     ("text_accuracy", "answer accuracy, whole text"),
+    ("equivalent_accuracy", "answer accuracy, equivalent forms too"),
     ("token_f1", "token F1"),
     ("refusal_accuracy", "refusal accuracy"),
     ("false_refusal_rate", "false refusal rate"),

@@ -119,6 +119,11 @@ def summarize(rows: list[dict]) -> dict:
         "unanswerable": len(unanswerable),
         "answer_accuracy": mean(answerable, v("correct")),
         "text_accuracy": mean(answerable, lambda r: r["verdict"].get("text_correct", False)),
+        # The same answers, also counting a gold answer named in another form that means the same
+        # (qa.eval.metrics.equivalent): a second figure beside the strict one, never instead of it.
+        "equivalent_accuracy": mean(
+            answerable, lambda r: r["verdict"].get("equivalent", r["verdict"]["correct"])
+        ),
         "token_f1": mean(answerable, v("f1")),
         "refusal_accuracy": mean(unanswerable, lambda r: r["refused"]),
         "false_refusal_rate": mean(answerable, lambda r: r["refused"]),

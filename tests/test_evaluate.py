@@ -373,3 +373,37 @@ def test_questions_across_articles_are_scored_by_coverage_and_path(settings, tmp
     )
     assert results["f1"]["verdict"]["correct"] is not None
     assert summary["by_type"]["timeline"]["coverage"] == timeline["verdict"]["coverage"]
+
+
+def test_resume_keeps_the_answers_of_an_interrupted_run_and_asks_the_rest(settings, tmp_path):
+    assert _run(tmp_path, settings, "--limit", "6") == 0
+    out = tmp_path / "out"
+    lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    first = [json.loads(line) for line in lines]
+    kept = [r | {"answer": f"kept {i}"} for i, r in enumerate(first[:3])]
+    # as a crash would leave it: no results.jsonl, a .part file ending in a line cut short
+    (out / "results.jsonl").unlink()
+    (out / "results.jsonl.part").write_text(
+        "".join(json.dumps(r) + "\n" for r in kept) + lines[3][:40], encoding="utf-8"
+    )
+    assert _run(tmp_path, settings, "--limit", "6", "--resume") == 0
+    rows = [json.loads(x) for x in (out / "results.jsonl").read_text("utf-8").splitlines()]
+    assert [r["answer"] for r in rows[:3]] == ["kept 0", "kept 1", "kept 2"]
+    assert [r["id"] for r in rows] == [r["id"] for r in first]
+    assert [r["answer"] for r in rows[3:]] == [r["answer"] for r in first[3:]]  # asked again
+    assert not (out / "results.jsonl.part").exists()
+    assert json.loads((out / "summary.json").read_text())["questions"] == 6
+
+    # a finished run is not asked again; without --resume it is
+    assert _run(tmp_path, settings, "--limit", "6", "--resume") == 0
+    assert (
+        json.loads((out / "results.jsonl").read_text("utf-8").splitlines()[0])["answer"] == "kept 0"
+    )
+    assert _run(tmp_path, settings, "--limit", "6") == 0
+    assert (
+        json.loads((out / "results.jsonl").read_text("utf-8").splitlines()[0])["answer"] != "kept 0"
+    )
+
+    # answers asked with other settings are not mixed in
+    with pytest.raises(InvalidSettings, match="cannot resume .*another limit"):
+        _run(tmp_path, settings, "--limit", "5", "--resume")

@@ -51,6 +51,13 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with an interrupted run in --out: the answers already in its "
+        "results.jsonl.part files are kept (when they are for the same questions, in order, "
+        "with the same settings) and the rest are asked; a finished configuration is skipped",
+    )
+    parser.add_argument(
         "--compare",
         metavar="CONFIGS",
         help=f"comma-separated configurations to compare: {', '.join(CONFIGS)}",

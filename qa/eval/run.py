@@ -105,14 +105,28 @@ def evaluate_one(qa: NewsQA, gold: Gold, judge: metrics.Entails) -> dict:
 
 # --- a run -----------------------------------------------------------------------------------
 def run_config(
-    qa: NewsQA, golds: list[Gold], out: Path, run: dict, progress: bool, judge: metrics.Entails
+    qa: NewsQA,
+    golds: list[Gold],
+    out: Path,
+    run: dict,
+    progress: bool,
+    judge: metrics.Entails,
+    resume: bool = False,
 ) -> dict:
-    """Ask every question with one configuration; write results.jsonl, summary.json, report."""
+    """Ask every question with one configuration; write results.jsonl, summary.json, report.
+
+    With `resume`, the answers an interrupted run left in OUT are kept (see `done_rows`).
+    """
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
     part = out / "results.jsonl.part"  # grows while the run goes; renamed when it is complete
+    rows = [r | {"verdict": score_row(r, judge)} for r in done_rows(out, golds, run, resume)]
+    if len(rows) == len(golds) and (out / "results.jsonl").is_file():
+        return write_summary(out, rows, run)  # this configuration finished before
+    _write_json(out / "run.json", run)  # what the .part file was asked with, for --resume
     with open(part, "w", encoding="utf-8") as f:
-        for gold in tqdm(golds, desc=run["config"], unit="q", disable=not progress):
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        todo = golds[len(rows) :]
+        for gold in tqdm(todo, desc=run["config"], unit="q", disable=not progress):
             rows.append(evaluate_one(qa, gold, judge))
             f.write(json.dumps(rows[-1], ensure_ascii=False) + "\n")
             f.flush()
@@ -120,6 +134,39 @@ def run_config(
                 raise NewsQAError(f"the first {len(rows)} questions all failed: {rows[0]['error']}")
     part.replace(out / "results.jsonl")
     return write_summary(out, rows, run)
+
+
+def done_rows(out: Path, golds: list[Gold], run: dict, resume: bool) -> list[dict]:
+    """The answers a former run in OUT already holds for the first of `golds`, when resuming.
+
+    A finished results.jsonl, else the .part file of an interrupted run; only the leading rows
+    whose ids follow `golds` in order and that hold no error. Settings that differ from the ones
+    the rows were asked with (OUT/run.json) are an error rather than a silent mix.
+    """
+    if not resume:
+        return []
+    paths = [p for p in (out / "results.jsonl", out / "results.jsonl.part") if p.is_file()]
+    if not paths:
+        return []
+    before = out / "run.json"
+    if before.is_file():
+        was = json.loads(before.read_text("utf-8"))
+        changed = [k for k in ("settings", "gold", "limit", "seed") if was.get(k) != run.get(k)]
+        if changed:
+            raise InvalidSettings(
+                f"cannot resume {out}: its answers were asked with another {', '.join(changed)}; "
+                "use another --out, or leave out --resume to start again"
+            )
+    rows = []
+    for line, gold in zip(paths[0].read_text("utf-8").splitlines(), golds, strict=False):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            break  # the line a crash cut short
+        if row.get("id") != gold.id or "error" in row:
+            break
+        rows.append(row)
+    return rows
 
 
 def write_summary(out: Path, rows: list[dict], run: dict) -> dict:
@@ -213,7 +260,9 @@ def run_eval(
         if qa.chat_model is not None:
             models[key] = qa.chat_model  # one load per distinct model, not per configuration
         info = {**run, "config": name, "overrides": CONFIGS.get(name, {}), "settings": _brief(s)}
-        summaries[name] = run_config(qa, golds, out / name if names else out, info, progress, judge)
+        summaries[name] = run_config(
+            qa, golds, out / name if names else out, info, progress, judge, args.resume
+        )
         if names:  # after each configuration, so a long run shows what it has so far
             result = report.comparison(summaries)
             _write_json(out / "comparison.json", result)

@@ -1,6 +1,7 @@
 """Time the local model on real answer prompts: whole prompt read each time vs the cached prefix.
 
     .venv/bin/python scripts/bench_prompt.py RESULTS.jsonl [--model qwen2.5-1.5b] [--n 8]
+    .venv/bin/python scripts/bench_prompt.py --speed [--model qwen2.5-1.5b]
 
 RESULTS.jsonl is a `newsqa eval` results file: its rows hold the question, its date and the
 passages the model was shown. Each prompt is asked twice in a row: once after clearing the
@@ -8,6 +9,10 @@ model's KV cache (every token read, as cyllama does by default) and once with th
 previous question left it (`qa.models.generate` reads only what differs: the worked examples
 and instructions are shared). Prints the first-token and whole-answer seconds of both, and the
 prompt's length in tokens.
+
+With --speed, texts of about 100, 200, 400 and 800 tokens (this project's README) are read cold,
+three times each, and the median tokens a second printed: how long a prompt the model can read
+before its first token within a given time on this machine.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.context import focus_sources  # noqa: E402
 from qa.eval.score import row_sources  # noqa: E402
-from qa.models import get_chat_model  # noqa: E402
+from qa.models import generate, get_chat_model  # noqa: E402
 from qa.prompts import SHORT_PROMPT, format_sources  # noqa: E402
 from qa.settings import get_settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def prompt_inputs(row: dict, context_chars: int) -> dict:
@@ -47,14 +54,40 @@ def timed(model, inputs: dict) -> tuple[float, float, str]:
     return first or 0.0, time.perf_counter() - start, text
 
 
+def speed(model) -> None:
+    """Prompt reading speed: tokens a second for cold prompts of growing length."""
+    from cyllama import GenerationConfig
+
+    llm, words = model._llm, (ROOT / "README.md").read_text("utf-8").split()
+    config = GenerationConfig(temperature=0.0, max_tokens=1, n_ctx=4096, seed=0)
+    for n in (100, 200, 400, 800):
+        text = " ".join(words[: int(n * 0.75)])
+        tokens = len(llm.vocab.tokenize(text, add_special=True, parse_special=True))
+        seconds = []
+        for _ in range(3):
+            llm.cached_tokens = []
+            llm._ensure_context(10, config).kv_cache_clear()
+            start = time.perf_counter()
+            list(generate(llm, text, config))
+            seconds.append(time.perf_counter() - start)
+        med = statistics.median(seconds)
+        print(f"{tokens:4d} tokens read in {med:5.2f} s: {tokens / med:5.1f} tokens/s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("results", type=Path)
+    parser.add_argument("results", type=Path, nargs="?")
     parser.add_argument("--model", default=None, help="qwen2.5-0.5b or qwen2.5-1.5b")
     parser.add_argument("--n", type=int, default=8, help="prompts to time")
+    parser.add_argument("--speed", action="store_true", help="tokens a second, cold prompts")
     args = parser.parse_args()
     settings = get_settings({"llm": {"local_model": args.model}} if args.model else None)
     model = get_chat_model(settings)
+    if args.speed:
+        speed(model)
+        return 0
+    if args.results is None:
+        parser.error("give a results.jsonl, or --speed")
     rows = [json.loads(line) for line in args.results.read_text("utf-8").splitlines()]
     rows = [r for r in rows if r.get("sources")][: args.n]
     cold, warm, lengths = [], [], []

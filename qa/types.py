@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
+from .words import stems
+
 
 def web_url(url: str | None) -> str | None:
     """The URL if it is http(s) with a host; javascript:, data: and the rest -> None.
@@ -141,10 +143,21 @@ class Answer(BaseModel):
             "raw_text": self.raw_text,
         }
 
+    @property
+    def headline(self) -> str | None:
+        """The short answer to show above the text, bold on the page: none when refused, or when
+        it is most of the sentence shown (the sentence would be read twice)."""
+        if not self.short_answer or self.refused:
+            return None
+        short, text = stems(self.short_answer), stems(self.text)
+        if len(short) >= 6 and len(short & text) >= 0.8 * len(text):
+            return None
+        return self.short_answer
+
     def __str__(self) -> str:
         lines = [self.text]
-        if self.short_answer and not self.refused:
-            lines = [self.short_answer, "", self.text]
+        if self.headline:
+            lines = [self.headline, "", self.text]
         if self.citations:
             lines.append("")
             for c in self.citations:

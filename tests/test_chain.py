@@ -131,3 +131,24 @@ def test_each_prompt_reads_back_as_the_question_sources_and_turns_it_was_made_fr
     read = read_prompt(messages)
     assert (read.kind, read.question) == ("condense", "Since when?")
     assert read.asked_before == ["Who runs the ferry?", "And the tram?"]
+
+
+def test_a_short_answer_that_is_most_of_its_sentence_is_not_shown_twice():
+    from qa.types import Answer
+
+    sentence = "Tesla has agreed with Baidu to use its mapping license on China's public roads. [1]"
+    whole = Answer(
+        question="What did Tesla agree with Baidu?",
+        text=sentence,
+        short_answer="Tesla agreed with Baidu to use its mapping license on China's public roads",
+    )
+    assert whole.headline is None and str(whole).splitlines()[0] == sentence
+    assert whole.to_json_dict()["short_answer"] == whole.short_answer  # still recorded, and scored
+    part = whole.model_copy(update={"short_answer": "its mapping license"})
+    assert part.headline == "its mapping license" and str(part).startswith("its mapping license\n")
+    amount = whole.model_copy(
+        update={"text": "An award of $312,000 was upheld. [1]", "short_answer": "$312,000"}
+    )
+    assert amount.headline == "$312,000"
+    refused = amount.model_copy(update={"refused": True})
+    assert refused.headline is None

@@ -148,8 +148,8 @@ def render_answer(answer: Answer, turn: str | None = None, filtered: bool = Fals
         for n in order
     )
     short = (
-        f'<div class="nq-short"><strong>{esc(answer.short_answer)}</strong></div>'
-        if answer.short_answer
+        f'<div class="nq-short"><strong>{esc(answer.headline)}</strong></div>'
+        if answer.headline
         else ""
     )
     across = (

@@ -72,18 +72,19 @@ class RetrievalSettings(BaseModel):
     context_chars: int = Field(
         default=400,
         ge=0,
-        description="Characters of each passage the model reads: its sentences that share the "
-        "most words with the question, with their neighbours (0: the whole chunk).",
+        description="With context = passages, characters of each passage the model reads: its "
+        "sentences that share the most words with the question, with their neighbours (0: the "
+        "whole chunk).",
     )
     context: Literal["passages", "pool"] = Field(
-        default="passages",
+        default="pool",
         description="What the model reads of the k passages. passages: each one cut to "
         "context_chars; pool: the sentences of all of them most like the question (embedding "
         "similarity), each with its neighbours, up to pool_chars in all; the model sees only the "
         "passages they come from, the reader's checks and the citations all k (qa/context.py).",
     )
     pool_chars: int = Field(
-        default=1200,
+        default=1000,
         ge=200,
         description="Characters the model reads in all, headings included, with context = pool.",
     )

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from qa.chain import NewsQA, to_sources  # noqa: E402
 from qa.context import focus_sources, pool  # noqa: E402
 from qa.eval.gold import load_gold, sample_questions  # noqa: E402
+from qa.eval.options import add_sample_arguments  # noqa: E402
 from qa.prompts import format_sources  # noqa: E402
 from qa.settings import get_settings  # noqa: E402
 from qa.words import normalize_tokens  # noqa: E402
@@ -48,10 +49,7 @@ def tokenizer(model: str | None):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--store", type=Path, required=True)
-    parser.add_argument("--gold", type=Path, required=True)
-    parser.add_argument("--limit", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
+    add_sample_arguments(parser)
     parser.add_argument("--k", type=int, nargs="+", default=[4])
     parser.add_argument(
         "--ways",

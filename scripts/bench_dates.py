@@ -25,15 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from qa.chain import NewsQA  # noqa: E402
 from qa.eval import metrics  # noqa: E402
 from qa.eval.gold import load_gold, sample_questions  # noqa: E402
+from qa.eval.options import add_sample_arguments  # noqa: E402
 from qa.features import question_date_for  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--store", type=Path, required=True)
-    parser.add_argument("--gold", type=Path, required=True)
-    parser.add_argument("--limit", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
+    add_sample_arguments(parser)
     parser.add_argument("--today", type=date.fromisoformat, default=date.today())
     args = parser.parse_args()
     qa = NewsQA({"store": {"path": args.store}, "llm": {"provider": "extractive"}})

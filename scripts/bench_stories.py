@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from qa.eval.options import add_sample_arguments  # noqa: E402
 from vectorstore.stories import StoryIndex  # noqa: E402
 
 
@@ -155,10 +156,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threshold", type=float, default=0.8)
     p = sub.add_parser("retrieval", help="hit@5 with and without one passage per story")
-    p.add_argument("--store", type=Path, required=True)
-    p.add_argument("--gold", type=Path, required=True)
-    p.add_argument("--limit", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
+    add_sample_arguments(p)
     p.add_argument("--threshold", type=float, default=0.8)
     args = parser.parse_args()
     return groups(args) if args.command == "groups" else retrieval(args)

@@ -16,6 +16,15 @@ CONFIGS: dict[str, dict] = tomllib.loads(
 JUDGES = ("lexical", "qwen2.5-0.5b", "qwen2.5-1.5b")  # entailment judges for citation scores
 
 
+def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
+    """--store, --gold, --limit, --seed: the options of the scripts that measure over an eval's
+    store and its sample of gold questions without a model (scripts/bench_*.py)."""
+    parser.add_argument("--store", type=Path, required=True, help="a store `newsqa eval` made")
+    parser.add_argument("--gold", type=Path, required=True, help="gold questions, a .jsonl file")
+    parser.add_argument("--limit", type=int, default=200, help="questions sampled (default 200)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+
+
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `newsqa eval` (the store and model options come from the CLI)."""
     parser.add_argument(

@@ -34,7 +34,7 @@ from .cite import Embed, cosines, is_refusal, passage_units
 from .markers import MARKER, numbers
 from .prompts import CANNOT_ANSWER, is_hostile
 from .types import Citation, Source
-from .words import FUNCTION_WORDS, PLAIN_WORD, normalize_tokens, stems
+from .words import FUNCTION_WORDS, PLAIN_WORD, initials, normalize_tokens, stems
 
 Weigh = Callable[[list[str]], list[float]]  # words -> weights (KeywordIndex.idf)
 
@@ -309,7 +309,7 @@ def read(
 
 
 _ACRONYM = re.compile(r"[A-Z][A-Z&]{1,7}")
-_MINOR = {"of", "and", "for", "the", "de", "&", "on", "in"}
+_SPELLED_SKIPS = frozenset({"of", "and", "for", "the", "de", "&", "on", "in"})
 
 
 def spelled_out(short: str, text: str) -> str:
@@ -321,12 +321,7 @@ def spelled_out(short: str, text: str) -> str:
         words = text[: match.start()].split()[-2 * len(short) :]
         for start in range(len(words)):
             name = words[start:]
-            capitals = [w for w in name if w.lower() not in _MINOR]
-            if (
-                name[0][:1].isupper()
-                and all(w[:1].isupper() for w in capitals)
-                and "".join(w[0] for w in capitals).upper() == short.replace("&", "")
-            ):
+            if name[0][:1].isupper() and initials(name, _SPELLED_SKIPS) == short.replace("&", ""):
                 return f"{' '.join(name)} ({short})"
     return short
 

@@ -83,6 +83,19 @@ def stems(text: str) -> set[str]:
     return {w[:5] for w in PLAIN_WORD.findall(text.lower()) if w not in FUNCTION_WORDS}
 
 
+# Words an acronym's letters skip ("Department of Justice" is DOJ).
+ACRONYM_SKIPS = frozenset({"of", "and", "for", "the", "de", "on", "in", "to", "a", "an", "&"})
+
+
+def initials(words: list[str], skip: frozenset[str] = ACRONYM_SKIPS) -> str | None:
+    """The first letters of a name's words, the `skip` ones left out ("United Kingdom" -> "UK");
+    None when a word that counts is not capitalised, or none counts."""
+    counted = [w for w in words if w.lower() not in skip]
+    if not counted or not all(w[:1].isupper() for w in counted):
+        return None
+    return "".join(w[0] for w in counted)
+
+
 def normalize_tokens(text: str) -> list[str]:
     """Lower case, plain quotes, no punctuation or articles, number words as digits."""
     text = unicodedata.normalize("NFKC", text).translate(QUOTES).lower()

@@ -19,7 +19,7 @@ from vectorstore.ingest.text import split_sentences
 
 from ..cite import Embed, split_answer
 from ..markers import BARE
-from ..words import QUOTES, TOKEN, content_words, normalize, normalize_tokens
+from ..words import QUOTES, TOKEN, content_words, initials, normalize, normalize_tokens
 
 Entails = Callable[[str, str], bool]  # (premise, claim) -> does the premise support the claim?
 
@@ -56,8 +56,6 @@ def short_answer_right(short: str, text: str, golds: Sequence[str]) -> bool:
     )
 
 
-# Words an acronym's letters skip ("Department of Justice" is DOJ).
-_MINOR_WORDS = {"of", "and", "for", "the", "de", "on", "in", "to", "a", "an", "&"}
 _SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
 _VALUE = re.compile(
     r"([$£€¥])?\s*(\d+(?:\.\d+)?)\s*(thousand|million|billion|trillion)?\s*(%|percent)?"
@@ -78,7 +76,7 @@ def equivalent(answer: str, gold: str) -> bool:
         return False
     return (
         (len(items := _items(answer)) > 1 and items == _items(gold))
-        or (_value(answer) is not None and _value(answer) == _value(gold))
+        or ((value := _value(answer)) is not None and value == _value(gold))
         or "".join(a) == "".join(g)
         or [_singular(t) for t in a] == [_singular(t) for t in g]
         or _abbreviates(answer, gold)
@@ -111,14 +109,9 @@ def _singular(token: str) -> str:
 def _abbreviates(short: str, long: str) -> bool:
     """ "JFK" of "John F. Kennedy", "UK" of "United Kingdom"."""
     short = short.strip().replace(".", "")
-    return bool(re.fullmatch(r"[A-Z]{2,6}", short)) and short == _initials(long)
-
-
-def _initials(text: str) -> str | None:
-    words = [w for w in re.findall(r"[A-Za-z][\w'’-]*", text) if w.lower() not in _MINOR_WORDS]
-    if len(words) < 2 or not all(w[0].isupper() for w in words):
-        return None
-    return "".join(w[0] for w in words)
+    return bool(re.fullmatch(r"[A-Z]{2,6}", short)) and short == initials(
+        re.findall(r"[A-Za-z][\w'’-]*", long)
+    )
 
 
 def _full_name(text: str) -> bool:

@@ -23,7 +23,7 @@ from vectorstore.watch import Watcher, WatchList
 
 from . import paragraph, reader
 from .cite import is_refusal, verify
-from .context import focus_sources, pool
+from .context import prompt_sources
 from .errors import InvalidQuestion
 from .extract import extractive_answer
 from .model_queue import ModelQueue
@@ -265,17 +265,17 @@ class NewsQA:
             ]
         kept = kept[: r.paragraph_k if across else r.k]
         sources = to_sources(kept)
-        if r.context == "pool" and not across and sources:
-            # The model reads the chosen passages, numbered first; the reader's checks and the
-            # citations still have all k, as with `passages`.
-            chosen = pool(inputs["question"], sources, r.pool_chars, self._embed)
-            first = [s.n for s, _ in chosen]
-            kept = [kept[n - 1] for n in first + [s.n for s in sources if s.n not in first]]
-            sources = to_sources(kept)
-            texts = [t for _, t in chosen]  # the first len(chosen) sources, in order
-            shown = [s.model_copy(update={"text": t}) for s, t in zip(sources, texts, strict=False)]
-        else:
-            shown = focus_sources(inputs["question"], sources, r.context_chars)
+        context = "passages" if across else r.context  # a paragraph cites one passage each
+        chars = r.pool_chars if context == "pool" else r.context_chars
+        shown = prompt_sources(inputs["question"], sources, context, chars, self._embed)
+        # The passages the model reads are numbered first; the reader's checks and the
+        # citations still have all of them.
+        first = [s.n for s in shown]
+        kept = [kept[n - 1] for n in first + [s.n for s in sources if s.n not in first]]
+        sources = to_sources(kept)
+        shown = [
+            s.model_copy(update={"text": t.text}) for s, t in zip(sources, shown, strict=False)
+        ]
         with store_errors(self.settings.store):
             self._add_reprints(sources, [doc.metadata for doc, _ in kept])
         date = inputs.get("question_date")

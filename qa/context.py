@@ -96,6 +96,17 @@ def pool(
     return [(sources[i], _join(sentences[i], sorted(chosen[i]))) for i in sorted(chosen)]
 
 
+def prompt_sources(
+    question: str, sources: list[Source], context: str, chars: int, embed: Embed
+) -> list[Source]:
+    """The passages as the model reads them, in `sources`' order and numbering: with context
+    "pool", those `pool` chooses, each cut to its chosen sentences (`chars` in all); with
+    "passages", every one, each focused to `chars` (`focus_sources`)."""
+    if context == "pool":
+        return [s.model_copy(update={"text": t}) for s, t in pool(question, sources, chars, embed)]
+    return focus_sources(question, sources, chars)
+
+
 def _length(sentences: list[str], kept: set[int]) -> int:
     return len(_join(sentences, sorted(kept)))
 

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.chain import NewsQA, to_sources  # noqa: E402
-from qa.context import focus_sources, pool  # noqa: E402
+from qa.context import prompt_sources  # noqa: E402
 from qa.eval.gold import load_gold, sample_questions  # noqa: E402
 from qa.eval.options import add_sample_arguments  # noqa: E402
 from qa.prompts import format_sources  # noqa: E402
@@ -77,13 +77,11 @@ def main() -> int:
             sources = to_sources(kept[:k])
             for way in args.ways:
                 name, _, chars = way.partition(":")
-                if name == "pool":
-                    chosen = pool(g.asked, sources, int(chars), qa._embed)
-                    cut = [s.model_copy(update={"text": t}) for s, t in chosen]
-                elif name == "passages":
-                    cut = focus_sources(g.asked, sources, int(chars))
-                else:
-                    cut = sources
+                cut = (
+                    sources
+                    if name == "whole"
+                    else prompt_sources(g.asked, sources, name, int(chars), qa._embed)
+                )
                 text = format_sources(cut)
                 row[f"{way}@{k}"] = {
                     "answer": contains(text, g.answers),

@@ -26,23 +26,32 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa.context import focus_sources  # noqa: E402
+from qa.context import prompt_sources  # noqa: E402
 from qa.eval.score import row_sources  # noqa: E402
 from qa.models import generate, get_chat_model  # noqa: E402
 from qa.prompts import SHORT_PROMPT, format_sources  # noqa: E402
 from qa.settings import get_settings  # noqa: E402
+from vectorstore.embed import make_embeddings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def prompt_inputs(row: dict, context_chars: int) -> dict:
-    sources = row_sources(row)
+def prompt_inputs(row: dict, cut) -> dict:
+    """The prompt's inputs for a results row, its passages cut as `cut` cuts them."""
     date = row.get("question_date")
     return {
         "question": row["question"],
-        "sources_text": format_sources(focus_sources(row["question"], sources, context_chars)),
+        "sources_text": format_sources(cut(row["question"], row_sources(row))),
         "date_line": f"Today's date is {date}.\n\n" if date else "",
     }
+
+
+def cutter(settings):
+    """The passages as the configured context shows them to the model (qa.context)."""
+    r = settings.retrieval
+    chars = r.pool_chars if r.context == "pool" else r.context_chars
+    embed = make_embeddings(settings.store).embed_documents if r.context == "pool" else None
+    return lambda question, sources: prompt_sources(question, sources, r.context, chars, embed)
 
 
 def timed(model, inputs: dict) -> tuple[float, float, str]:
@@ -91,15 +100,15 @@ def main() -> int:
     rows = [json.loads(line) for line in args.results.read_text("utf-8").splitlines()]
     rows = [r for r in rows if r.get("sources")][: args.n]
     cold, warm, lengths = [], [], []
-    chars = settings.retrieval.context_chars
-    timed(model, prompt_inputs(rows[-1], chars))  # loads the model
+    cut = cutter(settings)  # what the model reads of each row's passages
+    timed(model, prompt_inputs(rows[-1], cut))  # loads the model
     for i, row in enumerate(rows):
         model._llm.cached_tokens = []  # nothing cached: every token of the prompt is read
         model._llm._ctx.kv_cache_clear()
-        cold.append(timed(model, prompt_inputs(row, chars)))
+        cold.append(timed(model, prompt_inputs(row, cut)))
         lengths.append(len(model._llm.cached_tokens))
-        timed(model, prompt_inputs(rows[i - 1], chars))  # the question before it, as in use
-        warm.append(timed(model, prompt_inputs(row, chars)))
+        timed(model, prompt_inputs(rows[i - 1], cut))  # the question before it, as in use
+        warm.append(timed(model, prompt_inputs(row, cut)))
         print(
             f"{lengths[-1]:4d} tokens  cold first {cold[-1][0]:5.2f} s total {cold[-1][1]:5.2f} s"
             f"  cached prefix first {warm[-1][0]:5.2f} s total {warm[-1][1]:5.2f} s"

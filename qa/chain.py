@@ -271,7 +271,8 @@ class NewsQA:
         # The passages the model reads are numbered first; the reader's checks and the
         # citations still have all of them.
         first = [s.n for s in shown]
-        kept = [kept[n - 1] for n in first + [s.n for s in sources if s.n not in first]]
+        ranks = first + [s.n for s in sources if s.n not in first]
+        kept = [kept[n - 1] for n in ranks]
         sources = to_sources(kept)
         shown = [
             s.model_copy(update={"text": t.text}) for s, t in zip(sources, shown, strict=False)
@@ -282,6 +283,7 @@ class NewsQA:
         return {
             **inputs,
             "sources": sources,
+            "ranks": ranks,  # each source's place in the retriever's order
             "sources_text": format_sources(shown),
             "date_line": f"Today's date is {date}.\n\n" if date else "",
         }
@@ -374,6 +376,28 @@ class NewsQA:
             text += "\n" + self._retry(prompt, text, reading)
             reading = self._check(standalone, text.splitlines()[-1], sources, kind)
             timings["retry"] = time.perf_counter() - t2
+        if short and self.widens(reading):
+            # The pooled sentences may have missed the answer: one more look, over the passages.
+            t3 = time.perf_counter()
+            sources, wide = self._wide_prompt(prompt)
+            reply = ""
+            messages = self._short_prompt.format_messages(**wide)
+            for chunk in self.chat_model.stream(messages, stop=["\n"]):
+                reply += StrOutputParser().invoke(chunk)
+                if "\n" in reply.strip():
+                    break
+                yield Answer(
+                    question=question,
+                    text=reader.parse_line(reply)[0],
+                    sources=sources,
+                    kind=kind,
+                    done=False,
+                    standalone_question=_if_changed(standalone, question),
+                )
+            reply = reply.strip().split("\n", 1)[0]
+            text += "\n" + reply
+            reading = self._check(standalone, reply, sources, kind)
+            timings["widen"] = time.perf_counter() - t3
         timings["total"] = time.perf_counter() - start
         yield Answer(
             question=question,
@@ -388,6 +412,30 @@ class NewsQA:
             standalone_question=_if_changed(standalone, question),
             timings=timings,
         )
+
+    def widens(self, reading: reader.Reading) -> bool:
+        """Whether a short answer read from the pooled context is asked again, wider."""
+        r = self.settings.retrieval
+        return (
+            r.widen
+            and r.context == "pool"
+            and reading.refused
+            and reading.reason != reader.NOTHING_RETRIEVED
+        )
+
+    def _wide_prompt(self, prompt: dict) -> tuple[list[Source], dict]:
+        """The sources in the retriever's order, renumbered, and the short prompt's inputs that
+        show each one cut to `context_chars` (the "passages" context) instead of the pool."""
+        by_rank = sorted(zip(prompt["ranks"], prompt["sources"], strict=True))
+        sources = [s.model_copy(update={"n": i}) for i, (_, s) in enumerate(by_rank, start=1)]
+        chars = self.settings.retrieval.context_chars
+        shown = prompt_sources(prompt["question"], sources, "passages", chars, self._embed)
+        inputs = {
+            "question": prompt["question"],
+            "sources_text": format_sources(shown),
+            "date_line": prompt["date_line"],
+        }
+        return sources, inputs
 
     def _retry(self, prompt: dict, reply: str, reading: reader.Reading) -> str:
         """Ask once more, as the next turn, saying what was wrong with the first short answer.

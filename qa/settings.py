@@ -88,6 +88,12 @@ class RetrievalSettings(BaseModel):
         ge=200,
         description="Characters the model reads in all, headings included, with context = pool.",
     )
+    widen: bool = Field(
+        default=True,
+        description="With context = pool, when the reader finds no checked answer in the model's "
+        "reply, ask once more over the passages (each cut to context_chars), the wider context; "
+        "only for short-answer questions (docs/evaluation.md, \"A wider second look\").",
+    )
     hybrid: HybridParams = Field(
         default_factory=HybridParams,
         description="Fusion and reranking weights of the hybrid mode (HybridParams).",

@@ -116,6 +116,7 @@ def test_a_restated_short_answer_falls_back_to_the_sentence_that_names_it(fake_q
 
 
 def test_an_unsupported_answer_is_retried_once_when_asked_to(fake_qa, fake_chat):
+    fake_qa.settings.retrieval.widen = False  # the follow-up turn alone
     fake_qa.settings.llm.retry = True
     fake_chat.replies = ["Answer: a Moon factory [1]", "Answer: Baidu's mapping license [1]"]
     answer = fake_qa.ask("What did Tesla agree with Baidu?")
@@ -126,6 +127,7 @@ def test_an_unsupported_answer_is_retried_once_when_asked_to(fake_qa, fake_chat)
 
 
 def test_a_second_bad_answer_is_refused_with_its_reason(fake_qa, fake_chat):
+    fake_qa.settings.retrieval.widen = False  # the follow-up turn alone
     fake_qa.settings.llm.retry = True
     fake_chat.replies = ["Answer: a Moon factory [1]", "Answer: a Mars base [1]"]
     answer = fake_qa.ask("What did Tesla agree with Baidu?")
@@ -134,6 +136,7 @@ def test_a_second_bad_answer_is_refused_with_its_reason(fake_qa, fake_chat):
 
 
 def test_without_retry_the_first_reason_stands_and_the_model_is_asked_once(fake_qa, fake_chat):
+    fake_qa.settings.retrieval.widen = False  # the follow-up turn alone
     fake_chat.replies = ["Answer: a Moon factory [1]", "Answer: Baidu's mapping license [1]"]
     answer = fake_qa.ask("What did Tesla agree with Baidu?")
     assert answer.refused and answer.refusal_reason == reader.UNSUPPORTED
@@ -256,3 +259,46 @@ def test_an_acronym_comes_with_the_name_the_passage_spells_it_out_as():
     got = read(question, "Answer: MLP [1]", [league], None)
     assert not got.refused and got.short_answer == "Major League Pickleball (MLP)"
     assert reader.spelled_out("NBA", league.text) == "NBA"  # not spelled out there: kept as is
+
+
+def test_a_pooled_read_without_an_answer_is_asked_again_over_the_passages(fake_qa, fake_chat):
+    question = "How many on-street parking spaces does the Mill Street plan remove?"
+    found = fake_qa._retrieve({"question": question, "filters": None})
+    assert fake_qa.settings.retrieval.context == "pool" and fake_qa.settings.retrieval.widen
+    fake_chat.replies = ["Answer: none", "Answer: 64 [1]"]
+    parts = list(fake_qa.ask_stream(question))
+    answer = parts[-1]
+    assert not answer.refused and answer.short_answer == "64" and "widen" in answer.timings
+    assert answer.raw_text == "Answer: none\nAnswer: 64 [1]"
+    # the second prompt shows every passage, in the retriever's order, each cut to 400 characters
+    wide = fake_chat.calls[-1]
+    ranked = sorted(found["sources"], key=lambda s: found["ranks"][s.n - 1])
+    assert [s.article_id for s in answer.sources] == [s.article_id for s in ranked]
+    assert [s.n for s in answer.sources] == [1, 2, 3, 4]
+    assert all(f"[{n}] " in wide for n in (1, 2, 3, 4)) and len(wide) > len(fake_chat.calls[0])
+    cited = answer.sources[answer.citations[0].n - 1]
+    assert "64 on-street parking spaces" in cited.text
+    # its tokens are streamed as they come, after the first reply's
+    assert any(not p.done and p.text == "64" for p in parts)
+
+
+@pytest.mark.parametrize(
+    "change", [{"widen": False}, {"context": "passages"}], ids=["widen off", "passages context"]
+)
+def test_no_second_look_without_widen_or_when_the_model_already_read_the_passages(
+    fake_qa, fake_chat, change
+):
+    for key, value in change.items():
+        setattr(fake_qa.settings.retrieval, key, value)
+    fake_chat.replies = ["Answer: none", "Answer: 64 [1]"]
+    answer = fake_qa.ask("How many on-street parking spaces does the Mill Street plan remove?")
+    assert answer.refused and answer.refusal_reason == reader.MODEL_REFUSED
+    assert "widen" not in answer.timings and len(fake_chat.calls) == 1
+
+
+def test_a_wider_second_look_is_checked_like_the_first(fake_qa, fake_chat):
+    question = "What did the Northfield council decide about the library?"
+    fake_chat.replies = ["Answer: none", "Answer: approve protected bike lanes [1]"]
+    answer = fake_qa.ask(question)
+    assert answer.refused and answer.refusal_reason == reader.OFF_TOPIC
+    assert "bike" not in answer.text.lower() and len(fake_chat.calls) == 2

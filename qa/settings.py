@@ -92,7 +92,7 @@ class RetrievalSettings(BaseModel):
         default=True,
         description="With context = pool, when the reader finds no checked answer in the model's "
         "reply, ask once more over the passages (each cut to context_chars), the wider context; "
-        "only for short-answer questions (docs/evaluation.md, \"A wider second look\").",
+        'only for short-answer questions (docs/evaluation.md, "A wider second look").',
     )
     hybrid: HybridParams = Field(
         default_factory=HybridParams,

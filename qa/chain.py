@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -382,8 +383,10 @@ class NewsQA:
             sources, wide = self._wide_prompt(prompt)
             reply = ""
             messages = self._short_prompt.format_messages(**wide)
-            for chunk in self.chat_model.stream(messages, stop=["\n"]):
-                reply += StrOutputParser().invoke(chunk)
+            # The first reply's partial text ("none") is taken back while the model reads again.
+            stream = itertools.chain([""], self.chat_model.stream(messages, stop=["\n"]))
+            for chunk in stream:
+                reply += StrOutputParser().invoke(chunk) if chunk else ""
                 if "\n" in reply.strip():
                     break
                 yield Answer(

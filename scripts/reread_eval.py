@@ -8,6 +8,14 @@ holds. So a change to the checks alone can be measured on a run's stored replies
 first line is re-read (a retry line, if the run had one, is ignored, as with `llm.retry` off),
 each row is scored again, and the summary of the run as stored and as re-read is printed, then
 every row whose answer changed. Writes nothing.
+
+`--wider RUN` also plays the pooled default's second look (`retrieval.widen`, qa/chain.py): a
+row that is refused when re-read takes instead the re-read reply of the same question in RUN, a
+run with `context = "passages"` over the same store, whose first prompt is the one the second
+look sends.
+
+    .venv/bin/python scripts/reread_eval.py /tmp/nq/final-rtqa/pool-1000 \
+        --wider /tmp/nq/final-rtqa/default --store /tmp/nq/rtqa-store
 """
 
 from __future__ import annotations
@@ -42,16 +50,31 @@ def reread(row: dict, embed, weigh) -> dict:
     }
 
 
+def load(run: Path) -> list[dict]:
+    return [json.loads(x) for x in (run / "results.jsonl").read_text("utf-8").splitlines()]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path, help="a folder with results.jsonl")
     parser.add_argument("--store", type=Path, help="the run's store, for the keyword idf")
+    parser.add_argument(
+        "--wider", type=Path, help="a passages-context run of the same questions (see above)"
+    )
     args = parser.parse_args()
-    rows = [json.loads(x) for x in (args.run / "results.jsonl").read_text("utf-8").splitlines()]
+    rows = load(args.run)
     embeddings = LocalEmbeddings(None, 32)
     index = KeywordIndex(args.store / "keyword") if args.store else None
     judge = SupportJudge(embeddings.embed_documents)
     again = [reread(r, embeddings.embed_documents, index and index.idf) for r in rows]
+    if args.wider:
+        wide = {r["id"]: r for r in load(args.wider)}
+        again = [
+            reread(wide[r["id"]], embeddings.embed_documents, index and index.idf)
+            if r["refused"] and r["refusal_reason"] != reader.NOTHING_RETRIEVED
+            else r
+            for r in again
+        ]
     again = [r | {"verdict": score_row(r, judge)} for r in again]
     for name, found in (("as stored", rows), ("re-read", again)):
         s = summarize(found)

@@ -39,6 +39,8 @@ RESULT_KEYS = {
 }
 SUMMARY_KEYS = {
     "questions",
+    "second_looks",
+    "second_looks_answered",
     "answerable",
     "unanswerable",
     "answer_accuracy",
@@ -172,6 +174,11 @@ def test_the_answer_first_reader_records_short_answers(sample_run, settings, tmp
     )
     assert set(counted) <= set(REASONS)
     assert rows["sample_q25"]["refusal_reason"] == "model_refused"  # the fake says "none"
+    # ... twice: over the pool, then over the passages; the summary counts the second looks
+    assert rows["sample_q25"]["raw_text"] == "Answer: none\nAnswer: none"
+    looked = [r for r in rows.values() if "widen" in r["timings"]]
+    assert rows["sample_q25"] in looked and summary["second_looks"] == len(looked)
+    assert summary["second_looks_answered"] == sum(not r["refused"] for r in looked)
     # The short answer is scored; the whole text holds it, so it scores at least as well.
     assert summary["text_accuracy"] >= summary["answer_accuracy"] > 0.5
     assert all(r["refusal_reason"] is None for r in classic.values() if not r["refused"])

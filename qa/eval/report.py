@@ -37,6 +37,8 @@ COUNTS = [
     "unanswerable",
     "across_questions",
     "answers_with_claims",
+    "second_looks",
+    "second_looks_answered",
     "errors",
 ]
 TYPE_COLUMNS = [

@@ -145,6 +145,10 @@ def summarize(rows: list[dict]) -> dict:
             round(metrics.percentile(first_tokens, 50), 3) if first_tokens else None
         ),
         "errors": sum("error" in r for r in rows),
+        # The pooled reads given a second look over the passages (retrieval.widen), and how many
+        # of those the second look answered.
+        "second_looks": sum("widen" in r["timings"] for r in rows),
+        "second_looks_answered": sum("widen" in r["timings"] and not r["refused"] for r in rows),
         "refusal_reasons": {
             "answerable": _reasons(answerable),
             "unanswerable": _reasons(unanswerable),

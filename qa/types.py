@@ -111,7 +111,11 @@ class Answer(BaseModel):
         description="What the question asked for (qa/route.py): fact (a short answer), or summary, "
         "timeline or comparison (a paragraph across articles).",
     )
-    raw_text: str = Field(default="", description="What the model wrote, before any check.")
+    raw_text: str = Field(
+        default="",
+        description="What the model wrote, before any check; a line a reply (a retry or a "
+        "second look over the wider passages on its own line).",
+    )
     standalone_question: str | None = Field(
         default=None, description="The question rewritten from the chat history, when it was."
     )

@@ -142,7 +142,7 @@ def test_the_model_never_reads_an_injection(hostile_qa):
 
 @pytest.mark.parametrize("reply", OBEYING)
 def test_a_model_that_obeys_the_injection_gets_no_payload_cited(hostile_qa, fake_chat, reply):
-    fake_chat.replies = [reply]
+    fake_chat.replies = [reply, reply]  # it obeys again when asked over the wider passages
     answer = hostile_qa.ask(TOLL)
     assert_honest(answer)
     if "$4" in reply:  # the real fact in the same reply is still given, cited to its article
@@ -170,7 +170,7 @@ def test_a_planted_claim_is_cited_to_the_article_that_plants_it(hostile_qa, fake
     sources = hostile_qa._retrieve({"question": question, "filters": None})["sources"]
     tesla = next(s.n for s in sources if s.article_id == TESLA_ID)
     assert any("Pellworth" in s.title for s in sources)  # both are retrieved
-    fake_chat.replies = [f"Tesla has cancelled its mapping agreement with Baidu [{tesla}]."]
+    fake_chat.replies = [f"Tesla has cancelled its mapping agreement with Baidu [{tesla}]."] * 2
     answer = hostile_qa.ask(question)
     assert TESLA_ID not in {c.article_id for c in answer.citations}
     assert all("Pellworth" in c.title for c in answer.citations)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -348,6 +347,17 @@ class NewsQA:
         }
         sources: list[Source] = []
         text = ""
+
+        def partial(text: str, sources: list[Source]) -> Answer:
+            return Answer(
+                question=question,
+                text=text,
+                sources=sources,
+                kind=kind,
+                done=False,
+                standalone_question=_if_changed(standalone, question),
+            )
+
         t0 = time.perf_counter()
         prompt: dict = {}
         for part in self.chain.stream(inputs):
@@ -359,14 +369,7 @@ class NewsQA:
                 if not text:
                     timings["first_token"] = time.perf_counter() - t0
                 text += part["answer"]
-                yield Answer(
-                    question=question,
-                    text=reader.parse_line(text)[0] if short else text,
-                    sources=sources,
-                    kind=kind,
-                    done=False,
-                    standalone_question=_if_changed(standalone, question),
-                )
+                yield partial(reader.parse_line(text)[0] if short else text, sources)
         timings["generate"] = time.perf_counter() - t0 - timings.get("retrieve", 0.0)
         t1 = time.perf_counter()
         reading = self._check(standalone, text, sources, kind)
@@ -381,22 +384,14 @@ class NewsQA:
             # The pooled sentences may have missed the answer: one more look, over the passages.
             t3 = time.perf_counter()
             sources, wide = self._wide_prompt(prompt)
+            yield partial("", sources)  # the first reply's "none" is taken back meanwhile
             reply = ""
             messages = self._short_prompt.format_messages(**wide)
-            # The first reply's partial text ("none") is taken back while the model reads again.
-            stream = itertools.chain([""], self.chat_model.stream(messages, stop=["\n"]))
-            for chunk in stream:
-                reply += StrOutputParser().invoke(chunk) if chunk else ""
+            for chunk in self.chat_model.stream(messages, stop=["\n"]):
+                reply += StrOutputParser().invoke(chunk)
                 if "\n" in reply.strip():
                     break
-                yield Answer(
-                    question=question,
-                    text=reader.parse_line(reply)[0],
-                    sources=sources,
-                    kind=kind,
-                    done=False,
-                    standalone_question=_if_changed(standalone, question),
-                )
+                yield partial(reader.parse_line(reply)[0], sources)
             reply = reply.strip().split("\n", 1)[0]
             text += "\n" + reply
             reading = self._check(standalone, reply, sources, kind)

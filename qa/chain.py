@@ -267,7 +267,9 @@ class NewsQA:
         sources = to_sources(kept)
         context = "passages" if across else r.context  # a paragraph cites one passage each
         chars = r.pool_chars if context == "pool" else r.context_chars
-        shown = prompt_sources(inputs["question"], sources, context, chars, self._embed)
+        shown = prompt_sources(
+            inputs["question"], sources, context, chars, self._embed, r.headings, r.pool_neighbours
+        )
         # The passages the model reads are numbered first; the reader's checks and the
         # citations still have all of them.
         first = [s.n for s in shown]
@@ -284,7 +286,7 @@ class NewsQA:
             **inputs,
             "sources": sources,
             "ranks": ranks,  # each source's place in the retriever's order
-            "sources_text": format_sources(shown),
+            "sources_text": format_sources(shown, r.headings),
             "date_line": f"Today's date is {date}.\n\n" if date else "",
         }
 
@@ -426,11 +428,13 @@ class NewsQA:
         show each one cut to `context_chars` (the "passages" context) instead of the pool."""
         by_rank = sorted(zip(prompt["ranks"], prompt["sources"], strict=True))
         sources = [s.model_copy(update={"n": i}) for i, (_, s) in enumerate(by_rank, start=1)]
-        chars = self.settings.retrieval.context_chars
-        shown = prompt_sources(prompt["question"], sources, "passages", chars, self._embed)
+        r = self.settings.retrieval
+        shown = prompt_sources(
+            prompt["question"], sources, "passages", r.context_chars, self._embed
+        )
         inputs = {
             "question": prompt["question"],
-            "sources_text": format_sources(shown),
+            "sources_text": format_sources(shown, r.headings),
             "date_line": prompt["date_line"],
         }
         return sources, inputs

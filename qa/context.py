@@ -18,7 +18,7 @@ from __future__ import annotations
 from vectorstore.ingest.text import split_sentences
 
 from .cite import Embed, cosines
-from .prompts import prompt_label, prompt_text
+from .prompts import prompt_label, prompt_text, repeat_heading
 from .reader import question_body
 from .types import Source
 from .words import stems
@@ -65,11 +65,17 @@ def focus_sources(question: str, sources: list[Source], max_chars: int) -> list[
 
 
 def pool(
-    question: str, sources: list[Source], max_chars: int, embed: Embed
+    question: str,
+    sources: list[Source],
+    max_chars: int,
+    embed: Embed,
+    headings: str = "every",
+    neighbours: int = 1,
 ) -> list[tuple[Source, str]]:
     """The passages worth showing, each with the text the model reads: the sentences of all the
-    passages most like the question, each with its neighbours, up to `max_chars` in all
-    (headings included), in their passage's order; passages in their given order.
+    passages most like the question, each with `neighbours` on each side, up to `max_chars` in all
+    (headings included, as `format_sources` writes them with `headings`), in their passage's
+    order; passages in their given order.
 
     Sentences are taken after the hostile ones are dropped (`prompt_text`).
     """
@@ -82,11 +88,16 @@ def pool(
     used = 0
     for u in sorted(range(len(units)), key=lambda u: (-score[u], u)):  # ties: the earlier one
         i, j = units[u]
-        around = {k for k in (j - 1, j, j + 1) if 0 <= k < len(sentences[i])}
+        around = {
+            k for k in range(j - neighbours, j + neighbours + 1) if 0 <= k < len(sentences[i])
+        }
         new = around - chosen.get(i, set())
         cost = sum(len(sentences[i][k]) + 1 for k in new)
-        if i not in chosen:
-            cost += len(prompt_label(sources[i])) + 8  # "[n] heading\n", the blank line before
+        if i not in chosen:  # "[n] heading\n", the blank line before
+            again = headings == "once" and any(
+                sources[c].article_id == sources[i].article_id for c in chosen
+            )
+            cost += len(repeat_heading(i + 1) if again else prompt_label(sources[i])) + 8
         if chosen and used + cost > max_chars:
             continue
         chosen[i] = chosen.get(i, set()) | around
@@ -97,13 +108,20 @@ def pool(
 
 
 def prompt_sources(
-    question: str, sources: list[Source], context: str, chars: int, embed: Embed
+    question: str,
+    sources: list[Source],
+    context: str,
+    chars: int,
+    embed: Embed,
+    headings: str = "every",
+    neighbours: int = 1,
 ) -> list[Source]:
     """The passages as the model reads them, in `sources`' order and numbering: with context
     "pool", those `pool` chooses, each cut to its chosen sentences (`chars` in all); with
     "passages", every one, each focused to `chars` (`focus_sources`)."""
     if context == "pool":
-        return [s.model_copy(update={"text": t}) for s, t in pool(question, sources, chars, embed)]
+        chosen = pool(question, sources, chars, embed, headings, neighbours)
+        return [s.model_copy(update={"text": t}) for s, t in chosen]
     return focus_sources(question, sources, chars)
 
 

@@ -260,9 +260,24 @@ def prompt_label(source) -> str:
     return defuse(_BRACKET_NUMBER.sub(r"(\1)", label))
 
 
-def format_sources(sources) -> str:
-    """Numbered sources, each headed by its title, outlet and date, as the model reads them."""
-    return "\n\n".join(f"[{s.n}] {prompt_label(s)}\n{prompt_text(s.text)}" for s in sources)
+def format_sources(sources, headings: str = "every") -> str:
+    """Numbered sources, each headed by its title, outlet and date, as the model reads them.
+
+    With `headings` "once", a passage of an article already shown is headed by a pointer to
+    the first passage of it instead ("[3] (the same article as [1])").
+    """
+    first: dict[str, int] = {}
+    parts = []
+    for s in sources:
+        shown = first.setdefault(s.article_id, s.n) if headings == "once" else s.n
+        heading = prompt_label(s) if shown == s.n else repeat_heading(shown)
+        parts.append(f"[{s.n}] {heading}\n{prompt_text(s.text)}")
+    return "\n\n".join(parts)
+
+
+def repeat_heading(n: int) -> str:
+    """The heading of a passage whose article passage [n] already headed."""
+    return f"(the same article as [{n}])"
 
 
 def history_lines(history) -> list[str]:

@@ -88,6 +88,18 @@ class RetrievalSettings(BaseModel):
         ge=200,
         description="Characters the model reads in all, headings included, with context = pool.",
     )
+    pool_neighbours: int = Field(
+        default=1,
+        ge=0,
+        le=3,
+        description="With context = pool, the sentences shown on each side of a chosen one.",
+    )
+    headings: Literal["every", "once"] = Field(
+        default="every",
+        description="every: each passage the model reads is headed by its article's title, outlet "
+        "and date; once: only an article's first passage is, and its others say which passage "
+        "they share the article with, so more of the context is the articles' text.",
+    )
     widen: bool = Field(
         default=True,
         description="With context = pool, when the reader finds no checked answer in the model's "

@@ -19,6 +19,7 @@ import json
 import statistics
 import sys
 import time
+from itertools import product
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,6 +60,14 @@ def main() -> int:
         "cut to CHARS, retrieval.context = passages) or pool:CHARS (CHARS in all, "
         "retrieval.context = pool)",
     )
+    parser.add_argument(
+        "--headings",
+        nargs="+",
+        default=["every"],
+        choices=["every", "once"],
+        help="retrieval.headings: each passage headed by its article (every), or only an "
+        "article's first passage (once); each way is measured with each",
+    )
     parser.add_argument("--model", help="a GGUF file whose tokenizer counts the tokens")
     parser.add_argument("--json", type=Path, help="write the per-question table here")
     args = parser.parse_args()
@@ -75,15 +84,15 @@ def main() -> int:
         row = {"id": g.id, "question": g.asked, "gold": g.answers}
         for k in args.k:
             sources = to_sources(kept[:k])
-            for way in args.ways:
+            for way, headings in product(args.ways, args.headings):
                 name, _, chars = way.partition(":")
                 cut = (
                     sources
                     if name == "whole"
-                    else prompt_sources(g.asked, sources, name, int(chars), qa._embed)
+                    else prompt_sources(g.asked, sources, name, int(chars), qa._embed, headings)
                 )
-                text = format_sources(cut)
-                row[f"{way}@{k}"] = {
+                text = format_sources(cut, headings)
+                row[f"{way}@{k}/{headings}"] = {
                     "answer": contains(text, g.answers),
                     "chars": len(text),
                     "tokens": count(text),
@@ -93,13 +102,13 @@ def main() -> int:
         f"{len(rows)} answerable questions, retrieval {time.perf_counter() - t0:.0f} s",
         file=sys.stderr,
     )
-    print("| way | k | gold answer shown | chars p50 | tokens p50 |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| way | headings | k | gold answer shown | chars p50 | tokens p50 |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for k in args.k:
-        for way in args.ways:
-            cells = [row[f"{way}@{k}"] for row in rows]
+        for way, headings in product(args.ways, args.headings):
+            cells = [row[f"{way}@{k}/{headings}"] for row in rows]
             print(
-                f"| {way} | {k} | {sum(c['answer'] for c in cells) / len(cells):.3f} "
+                f"| {way} | {headings} | {k} | {sum(c['answer'] for c in cells) / len(cells):.3f} "
                 f"| {statistics.median(c['chars'] for c in cells):.0f} "
                 f"| {statistics.median(c['tokens'] for c in cells):.0f} |"
             )

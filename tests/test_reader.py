@@ -7,6 +7,7 @@ from helpers import SAMPLES, TESLA_ID, passage
 
 from qa import reader
 from qa.context import focus, pool
+from qa.prompts import format_sources
 from qa.reader import expected_kind, fits_kind, parse_line, read
 
 LANXIN = passage(
@@ -192,6 +193,41 @@ def test_the_pool_shows_the_sentences_most_like_the_question_within_its_budget(f
     assert sum(len(t) + len(s.label()) + 8 for s, t in chosen) <= 200 and 2 not in shown
 
 
+def test_the_pool_can_show_each_chosen_sentence_without_its_neighbours(fake_embeddings):
+    filler = " ".join(f"Filler sentence {i} tells of nothing much." for i in range(12))
+    toll = passage(
+        1, "t", title="Bridge toll set", text=f"{filler} The bridge toll is $4. {filler}"
+    )
+    question, embed = "What is the bridge toll?", fake_embeddings.embed_documents
+    # 60 characters: the heading and the toll sentence (the first choice is always shown whole)
+    alone = dict((s.n, t) for s, t in pool(question, [toll], 60, embed, neighbours=0))
+    assert alone == {1: "The bridge toll is $4."}
+    around = dict((s.n, t) for s, t in pool(question, [toll], 60, embed, neighbours=1))
+    assert around == {
+        1: "Filler sentence 11 tells of nothing much. The bridge toll is $4. "
+        "Filler sentence 0 tells of nothing much."
+    }
+
+
+def test_with_headings_once_an_article_is_headed_by_its_first_passage_alone(fake_embeddings):
+    first = passage(1, "a", title="Bridge toll set", source="Bay Ledger", text="The toll is $4.")
+    again = passage(2, "a", title="Bridge toll set", source="Bay Ledger", text="It starts in May.")
+    other = passage(3, "b", title="Tram depot delayed", text="The vote moves to June.")
+    every = format_sources([first, again, other])
+    assert every.count("Bridge toll set (Bay Ledger)") == 2
+    once = format_sources([first, again, other], "once")
+    assert once == (
+        "[1] Bridge toll set (Bay Ledger)\nThe toll is $4.\n\n"
+        "[2] (the same article as [1])\nIt starts in May.\n\n"
+        "[3] Tram depot delayed\nThe vote moves to June."
+    )
+    # the pool counts the short heading against its budget: both passages of the article fit
+    question, embed = "When does the bridge toll of $4 start?", fake_embeddings.embed_documents
+    budget = len("Bridge toll set (Bay Ledger)") + len("(the same article as [1])") + 50
+    assert len(pool(question, [first, again], budget, embed, headings="once")) == 2
+    assert len(pool(question, [first, again], budget, embed, headings="every")) == 1
+
+
 def test_with_the_pool_the_model_reads_the_chosen_passages_the_checks_have_all(
     settings, fake_embeddings, fake_chat
 ):
@@ -217,6 +253,35 @@ def test_with_the_pool_the_model_reads_the_chosen_passages_the_checks_have_all(
     assert not answer.refused and answer.short_answer == "64"
     cited = next(s for s in answer.sources if s.n == answer.citations[0].n)
     assert "64 on-street parking spaces" in cited.text and answer.citations[0].quote in cited.text
+
+
+def test_the_pool_settings_reach_the_prompt(settings, fake_embeddings, fake_chat):
+    from qa.chain import NewsQA
+    from qa.settings import get_settings
+
+    question = "How many on-street parking spaces does the Mill Street plan remove?"
+    prompts = {}
+    for neighbours, headings in ((1, "every"), (0, "once")):
+        retrieval = {
+            "context": "pool",
+            "pool_chars": 600,
+            "min_score": 0.05,
+            "pool_neighbours": neighbours,
+            "headings": headings,
+        }
+        qa = NewsQA(
+            get_settings({**settings.model_dump(), "retrieval": retrieval}),
+            embeddings=fake_embeddings,
+            chat_model=fake_chat,
+        )
+        qa.ingest([str(SAMPLES)], progress=False)
+        found = qa._retrieve({"question": question, "filters": None})
+        shown = found["sources"][: found["sources_text"].count("\n\n[") + 1]
+        chosen = pool(question, shown, 600, qa._embed, headings, neighbours)
+        expected = format_sources([s.model_copy(update={"text": t}) for s, t in chosen], headings)
+        assert found["sources_text"] == expected
+        prompts[neighbours] = found["sources_text"]
+    assert prompts[0] != prompts[1] and "64 on-street parking spaces" in prompts[0]
 
 
 def test_an_amount_is_supported_only_by_the_same_amount():

@@ -68,6 +68,13 @@ def main() -> int:
         help="retrieval.headings: each passage headed by its article (every), or only an "
         "article's first passage (once); each way is measured with each",
     )
+    parser.add_argument(
+        "--neighbours",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="retrieval.pool_neighbours: sentences shown on each side of a chosen one (pool only)",
+    )
     parser.add_argument("--model", help="a GGUF file whose tokenizer counts the tokens")
     parser.add_argument("--json", type=Path, help="write the per-question table here")
     args = parser.parse_args()
@@ -84,15 +91,17 @@ def main() -> int:
         row = {"id": g.id, "question": g.asked, "gold": g.answers}
         for k in args.k:
             sources = to_sources(kept[:k])
-            for way, headings in product(args.ways, args.headings):
+            for way, headings, around in product(args.ways, args.headings, args.neighbours):
                 name, _, chars = way.partition(":")
                 cut = (
                     sources
                     if name == "whole"
-                    else prompt_sources(g.asked, sources, name, int(chars), qa._embed, headings)
+                    else prompt_sources(
+                        g.asked, sources, name, int(chars), qa._embed, headings, around
+                    )
                 )
                 text = format_sources(cut, headings)
-                row[f"{way}@{k}/{headings}"] = {
+                row[f"{way}@{k}/{headings}/{around}"] = {
                     "answer": contains(text, g.answers),
                     "chars": len(text),
                     "tokens": count(text),
@@ -102,13 +111,14 @@ def main() -> int:
         f"{len(rows)} answerable questions, retrieval {time.perf_counter() - t0:.0f} s",
         file=sys.stderr,
     )
-    print("| way | headings | k | gold answer shown | chars p50 | tokens p50 |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| way | headings | neighbours | k | gold answer shown | chars p50 | tokens p50 |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for k in args.k:
-        for way, headings in product(args.ways, args.headings):
-            cells = [row[f"{way}@{k}/{headings}"] for row in rows]
+        for way, headings, around in product(args.ways, args.headings, args.neighbours):
+            cells = [row[f"{way}@{k}/{headings}/{around}"] for row in rows]
+            shown = sum(c["answer"] for c in cells) / len(cells)
             print(
-                f"| {way} | {headings} | {k} | {sum(c['answer'] for c in cells) / len(cells):.3f} "
+                f"| {way} | {headings} | {around} | {k} | {shown:.3f} "
                 f"| {statistics.median(c['chars'] for c in cells):.0f} "
                 f"| {statistics.median(c['tokens'] for c in cells):.0f} |"
             )

@@ -211,6 +211,7 @@ class NewsQA:
             generate = ANSWER_PROMPT | self.chat_model | StrOutputParser()
         return RunnableBranch(
             (lambda x: not x["sources"], nothing_found),
+            (lambda x: not x["worth_asking"], nothing_found),
             (lambda x: x.get("kind", FACT) in ACROSS, self._paragraph_generator()),
             generate,
         )
@@ -288,7 +289,18 @@ class NewsQA:
             "ranks": ranks,  # each source's place in the retriever's order
             "sources_text": format_sources(shown, r.headings),
             "date_line": f"Today's date is {date}.\n\n" if date else "",
+            "worth_asking": self._worth_asking(inputs["question"], sources, inputs.get("kind")),
         }
+
+    def _worth_asking(self, question: str, sources: list[Source], kind: str | None) -> bool:
+        """False when no passage is about the question: the reader's topic check (qa/reader.py,
+        qa/paragraph.py) would refuse any reply (`off_topic`), so the model is not asked."""
+        if self.settings.llm.ask_off_topic:
+            return True
+        idf = getattr(self.retriever, "idf", None)  # as `_check` weighs the question's words
+        if (kind or FACT) in ACROSS:
+            return not self.model_paragraphs or bool(paragraph.about(question, sources, idf))
+        return not self.answer_first or bool(reader.on_topic(question, sources, idf))
 
     def _add_reprints(self, sources: list[Source], metas: list[dict]) -> None:
         """Each passage's `also_reported`: the other articles of its story, from one query (none
@@ -382,7 +394,7 @@ class NewsQA:
             text += "\n" + self._retry(prompt, text, reading)
             reading = self._check(standalone, text.splitlines()[-1], sources, kind)
             timings["retry"] = time.perf_counter() - t2
-        if short and self.widens(reading):
+        if short and prompt.get("worth_asking") and self.widens(reading):
             # The pooled sentences may have missed the answer: one more look, over the passages.
             t3 = time.perf_counter()
             sources, wide = self._wide_prompt(prompt)

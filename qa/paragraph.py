@@ -4,7 +4,8 @@ The question's kind (qa/route.py) sends it here. It is given one passage from ea
 articles, and the model writes 3-6 sentences with [n] markers. Then, before anything is shown:
 
 1. topic: only passages that hold enough of the question's own words may be cited (as the short
-   reader's `off_topic` check, qa/reader.py); none at all is a refusal;
+   reader's `off_topic` check, qa/reader.py); none at all is a refusal, and the model
+   is not asked;
 2. support: each sentence must be supported by one of those passages (qa/cite.py's check);
    a sentence none supports is dropped. Of the passages that support it nearly as well as the
    best one, an article not yet cited is preferred, then the model's own marker, so that the
@@ -69,6 +70,14 @@ class Claim:
         return self.support.source.published or "9999"  # undated events last
 
 
+def about(question: str, sources: list[Source], weigh: Weigh | None = None) -> list[Source]:
+    """The passages about the question's topic (its words less what kind of paragraph it asks
+    for): the only ones the paragraph may quote. With none, `compose` refuses whatever the model
+    wrote (`off_topic`), so the chain does not ask it (qa/chain.py)."""
+    coverage = topic_coverages(topic_words(question_body(question)), sources, weigh)
+    return [s for s, c in zip(sources, coverage, strict=True) if c >= MIN_TOPIC_COVERAGE]
+
+
 def compose(
     question: str,
     kind: str,
@@ -81,8 +90,7 @@ def compose(
     if not sources:
         return Reading(CANNOT_ANSWER, None, [], True, NOTHING_RETRIEVED)
     body = question_body(question)
-    coverage = topic_coverages(topic_words(body), sources, weigh)
-    on_topic = [s for s, c in zip(sources, coverage, strict=True) if c >= MIN_TOPIC_COVERAGE]
+    on_topic = about(question, sources, weigh)
     if not on_topic:
         return Reading(CANNOT_ANSWER, None, [], True, OFF_TOPIC)
     if raw is not None and is_refusal(raw):

@@ -3,13 +3,15 @@
 The model is asked for one line, `Answer: <the name, number, date or few words> [n]`. That line is
 then checked before anything is shown:
 
-1. a refusal ("none", "I can't answer ...") is a refusal, reason `model_refused`;
-2. kind: a short answer whose kind does not fit the question ("who" wants a name, "how many" a
+1. topic: only passages that hold enough of the question's own words (weighted by idf) may
+   answer it (`on_topic`); when none does, every reply is refused, `off_topic`, so the chain
+   does not ask the model at all;
+2. a refusal ("none", "I can't answer ...") is a refusal, reason `model_refused`;
+3. kind: a short answer whose kind does not fit the question ("who" wants a name, "how many" a
    number, "which country" a proper name) is refused (`wrong_type`);
-3. topic: only passages that hold enough of the question's own words (weighted by idf) may
-   answer it; a short answer found only elsewhere is `off_topic` (the council's bike-lane vote is
-   no answer to a question about the library);
-4. support: some sentence of an on-topic passage must state the short answer (`unsupported`);
+4. a short answer found only in passages not about the question is `off_topic` too (the
+   council's bike-lane vote is no answer to a question about the library);
+5. support: some sentence of an on-topic passage must state the short answer (`unsupported`);
    the one that best matches the question becomes the answer's sentence and its quoted citation.
 
 A short answer that adds no content word to the question ("Baidu" for "What did Tesla agree with
@@ -221,6 +223,15 @@ def topic_coverages(
     return out
 
 
+def on_topic(question: str, sources: list[Source], weigh: Weigh | None = None) -> list[Source]:
+    """The passages about the question, the only ones whose sentences may answer it: those
+    holding MIN_TOPIC_COVERAGE of its words (`topic_coverage`). With none, `read` refuses every
+    reply (`off_topic`), so the chain does not ask the model (qa/chain.py)."""
+    body = question_body(question)
+    coverage = topic_coverages(body, sources, weigh)
+    return [s for s, c in zip(sources, coverage, strict=True) if c >= MIN_TOPIC_COVERAGE]
+
+
 def candidate_sentences(short: str, sources: list[Source]) -> list[tuple[Source, str, float]]:
     """Passage sentences (or neighbouring pairs) that state the short answer, with coverage.
 
@@ -282,20 +293,22 @@ def read(
     if not sources:
         return _refuse(NOTHING_RETRIEVED)
     short, markers = parse_line(raw)
-    if not short or _NONE.match(short) or is_refusal(short):
+    declined = not short or _NONE.match(short) or is_refusal(short)
+    # Only passages about the question may answer it: a name found in an article on another
+    # story is a coincidence, not an answer. With none, no reply can be shown (`on_topic`).
+    about = on_topic(question, sources, weigh)
+    if not about:
+        return _refuse(OFF_TOPIC, None if declined else short)
+    if declined:
         return _refuse(MODEL_REFUSED)
     body = question_body(question)
     restates = not (stems(short) - stems(body))
     kind = expected_kind(body)
     if not restates and not fits_kind(short, kind):
         return Reading(CANNOT_ANSWER, short, [], True, WRONG_TYPE, kind)
-    # Only passages about the question may answer it: a name found in an article on another
-    # story is a coincidence, not an answer.
-    coverage = topic_coverages(body, sources, weigh)
-    on_topic = [s for s, c in zip(sources, coverage, strict=True) if c >= MIN_TOPIC_COVERAGE]
-    found = candidate_sentences(short, on_topic)
+    found = candidate_sentences(short, about)
     if not found:
-        off = bool(candidate_sentences(short, sources)) or not on_topic
+        off = bool(candidate_sentences(short, sources))
         return _refuse(RESTATES_QUESTION if restates else OFF_TOPIC if off else UNSUPPORTED, short)
     source, sentence = _best(body, markers, found, embed)
     # A short answer taken from the question ("Baidu" for "What did Tesla agree with Baidu?")

@@ -154,6 +154,12 @@ class LLMSettings(BaseModel):
         "the wrong kind or is stated by no passage. Off: on 200 realtimeqa questions 48 retries "
         "(both models) gave no answer at all (docs/evaluation.md).",
     )
+    ask_off_topic: bool = Field(
+        default=False,
+        description="Ask the model even when no retrieved passage is about the question (holds "
+        "0.4 of its words, qa/reader.py): its reply is then always refused (off_topic), so by "
+        "default the refusal comes at once, unasked. True only to measure that saving.",
+    )
     model_path: Path | None = Field(
         default=None, description="A GGUF file to run instead of the bundled one."
     )

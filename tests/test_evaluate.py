@@ -13,6 +13,7 @@ from qa.errors import InvalidSettings
 from qa.eval.gold import Gold, load_gold, sample_questions, select_articles
 from qa.eval.options import CONFIGS, add_eval_arguments
 from qa.eval.run import config_settings, run_eval
+from qa.prompts import CANNOT_ANSWER
 from qa.reader import REASONS
 from vectorstore.ingest.load import load_sources
 
@@ -173,11 +174,14 @@ def test_the_answer_first_reader_records_short_answers(sample_run, settings, tmp
         r["answerable"] for r in refused
     )
     assert set(counted) <= set(REASONS)
-    assert rows["sample_q25"]["refusal_reason"] == "model_refused"  # the fake says "none"
-    # ... twice: over the pool, then over the passages; the summary counts the second looks
-    assert rows["sample_q25"]["raw_text"] == "Answer: none\nAnswer: none"
+    # No passage is about the Tour de France: the model is not asked, nor asked again.
+    assert rows["sample_q25"]["refusal_reason"] == "off_topic"
+    assert rows["sample_q25"]["raw_text"] == CANNOT_ANSWER
     looked = [r for r in rows.values() if "widen" in r["timings"]]
-    assert rows["sample_q25"] in looked and summary["second_looks"] == len(looked)
+    assert rows["sample_q25"] not in looked and summary["second_looks"] == len(looked)
+    # A question the passages are about and whose first short answer fails a check is asked
+    # twice: over the pool, then over the passages; the summary counts the second looks.
+    assert rows["sample_q03"] in looked and len(rows["sample_q03"]["raw_text"].splitlines()) == 2
     assert summary["second_looks_answered"] == sum(not r["refused"] for r in looked)
     # The short answer is scored; the whole text holds it, so it scores at least as well.
     assert summary["text_accuracy"] >= summary["answer_accuracy"] > 0.5

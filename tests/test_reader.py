@@ -7,7 +7,7 @@ from helpers import SAMPLES, TESLA_ID, passage
 
 from qa import reader
 from qa.context import focus, pool
-from qa.prompts import format_sources
+from qa.prompts import CANNOT_ANSWER, format_sources
 from qa.reader import expected_kind, fits_kind, parse_line, read
 
 LANXIN = passage(
@@ -363,8 +363,50 @@ def test_no_second_look_without_widen_or_when_the_model_already_read_the_passage
 
 
 def test_a_wider_second_look_is_checked_like_the_first(fake_qa, fake_chat):
+    fake_qa.settings.llm.ask_off_topic = True  # else the model is not asked (the test below)
     question = "What did the Northfield council decide about the library?"
     fake_chat.replies = ["Answer: none", "Answer: approve protected bike lanes [1]"]
     answer = fake_qa.ask(question)
     assert answer.refused and answer.refusal_reason == reader.OFF_TOPIC
     assert "bike" not in answer.text.lower() and len(fake_chat.calls) == 2
+
+
+def test_the_model_is_not_asked_when_no_passage_is_about_the_question(fake_qa, fake_chat):
+    question = "What did the Northfield council decide about the library?"
+    found = fake_qa._retrieve({"question": question})
+    idf = fake_qa.retriever.idf  # the keyword index's, as the reader weighs the question's words
+    assert found["sources"] and not reader.on_topic(question, found["sources"], idf)
+    fake_chat.replies = ["Answer: approve protected bike lanes [1]"] * 2
+    parts = list(fake_qa.ask_stream(question))
+    answer = parts[-1]
+    assert answer.refused and answer.refusal_reason == reader.OFF_TOPIC
+    assert answer.text == CANNOT_ANSWER and answer.raw_text == CANNOT_ANSWER
+    assert fake_chat.calls == [] and "widen" not in answer.timings
+    # the refusal is streamed at once, as when nothing is retrieved
+    streamed = [p.text for p in parts if not p.done]
+    assert len(streamed) == 1 and CANNOT_ANSWER.startswith(streamed[0]) and streamed[0]
+    # A question some passage is about is read by the model, as before.
+    fake_chat.replies = ["Answer: 64 [1]"]
+    parking = "How many on-street parking spaces does the Mill Street plan remove?"
+    assert fake_qa.ask(parking).short_answer == "64" and len(fake_chat.calls) == 1
+
+
+def test_asked_anyway_an_off_topic_reply_is_refused_all_the_same(fake_qa, fake_chat):
+    fake_qa.settings.llm.ask_off_topic = True
+    fake_chat.replies = ["Answer: approve protected bike lanes [1]", "Answer: none"]
+    answer = fake_qa.ask("What did the Northfield council decide about the library?")
+    assert answer.refused and answer.refusal_reason == reader.OFF_TOPIC
+    assert answer.raw_text.startswith("Answer: approve") and len(fake_chat.calls) == 2
+
+
+def test_a_paragraph_the_model_would_write_about_nothing_is_not_asked_for(fake_qa, fake_chat):
+    fake_qa.settings.llm.paragraph = "model"
+    fake_chat.replies = ["The council approved protected bike lanes [1]."]
+    question = "Summarize the news about the penguins of the Northfield zoo."
+    answer = fake_qa.ask(question, kind="summary")
+    assert answer.sources and answer.refused and answer.refusal_reason == reader.OFF_TOPIC
+    assert fake_chat.calls == []
+    fake_qa.settings.llm.ask_off_topic = True  # asked anyway: the same refusal, one call later
+    answer = fake_qa.ask(question, kind="summary")
+    assert answer.refused and answer.refusal_reason == reader.OFF_TOPIC
+    assert len(fake_chat.calls) == 1

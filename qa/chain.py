@@ -23,7 +23,7 @@ from vectorstore.watch import Watcher, WatchList
 
 from . import paragraph, reader
 from .cite import is_refusal, verify
-from .context import prompt_sources
+from .context import shown_sources
 from .errors import InvalidQuestion
 from .extract import extractive_answer
 from .model_queue import ModelQueue
@@ -35,7 +35,7 @@ from .prompts import (
     PARAGRAPH_HINTS,
     PARAGRAPH_PROMPT,
     SHORT_PROMPTS,
-    format_sources,
+    answer_inputs,
     history_lines,
     prompt_text,
 )
@@ -266,11 +266,9 @@ class NewsQA:
             ]
         kept = kept[: r.paragraph_k if across else r.k]
         sources = to_sources(kept)
-        context = "passages" if across else r.context  # a paragraph cites one passage each
-        chars = r.pool_chars if context == "pool" else r.context_chars
-        shown = prompt_sources(
-            inputs["question"], sources, context, chars, self._embed, r.headings, r.pool_neighbours
-        )
+        # A paragraph cites one passage an article: each is shown, cut to context_chars.
+        context = "passages" if across else None
+        shown = shown_sources(inputs["question"], sources, r, self._embed, context)
         # The passages the model reads are numbered first; the reader's checks and the
         # citations still have all of them.
         first = [s.n for s in shown]
@@ -282,13 +280,11 @@ class NewsQA:
         ]
         with store_errors(self.settings.store):
             self._add_reprints(sources, [doc.metadata for doc, _ in kept])
-        date = inputs.get("question_date")
         return {
             **inputs,
+            **answer_inputs(inputs["question"], shown, r.headings, inputs.get("question_date")),
             "sources": sources,
             "ranks": ranks,  # each source's place in the retriever's order
-            "sources_text": format_sources(shown, r.headings),
-            "date_line": f"Today's date is {date}.\n\n" if date else "",
             "worth_asking": self._worth_asking(inputs["question"], sources, inputs.get("kind")),
         }
 
@@ -441,15 +437,9 @@ class NewsQA:
         by_rank = sorted(zip(prompt["ranks"], prompt["sources"], strict=True))
         sources = [s.model_copy(update={"n": i}) for i, (_, s) in enumerate(by_rank, start=1)]
         r = self.settings.retrieval
-        shown = prompt_sources(
-            prompt["question"], sources, "passages", r.context_chars, self._embed
-        )
-        inputs = {
-            "question": prompt["question"],
-            "sources_text": format_sources(shown, r.headings),
-            "date_line": prompt["date_line"],
-        }
-        return sources, inputs
+        shown = shown_sources(prompt["question"], sources, r, self._embed, "passages")
+        date = prompt.get("question_date")
+        return sources, answer_inputs(prompt["question"], shown, r.headings, date)
 
     def _retry(self, prompt: dict, reply: str, reading: reader.Reading) -> str:
         """Ask once more, as the next turn, saying what was wrong with the first short answer.

@@ -15,13 +15,18 @@ most likely is. docs/evaluation.md measures both ways.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vectorstore.ingest.text import split_sentences
 
 from .cite import Embed, cosines
-from .prompts import prompt_label, prompt_text, repeat_heading
+from .prompts import heading, prompt_text
 from .reader import question_body
 from .types import Source
 from .words import stems
+
+if TYPE_CHECKING:
+    from .settings import RetrievalSettings
 
 GAP = " … "
 
@@ -94,10 +99,7 @@ def pool(
         new = around - chosen.get(i, set())
         cost = sum(len(sentences[i][k]) + 1 for k in new)
         if i not in chosen:  # "[n] heading\n", the blank line before
-            again = headings == "once" and any(
-                sources[c].article_id == sources[i].article_id for c in chosen
-            )
-            cost += len(repeat_heading(i + 1) if again else prompt_label(sources[i])) + 8
+            cost += len(heading(sources[i], [sources[c] for c in chosen], headings)) + 8
         if chosen and used + cost > max_chars:
             continue
         chosen[i] = chosen.get(i, set()) | around
@@ -123,6 +125,21 @@ def prompt_sources(
         chosen = pool(question, sources, chars, embed, headings, neighbours)
         return [s.model_copy(update={"text": t}) for s, t in chosen]
     return focus_sources(question, sources, chars)
+
+
+def shown_sources(
+    question: str,
+    sources: list[Source],
+    r: RetrievalSettings,
+    embed: Embed,
+    context: str | None = None,
+) -> list[Source]:
+    """The passages as the model reads them under the retrieval settings `r` (`prompt_sources`):
+    in `context` (`r.context` unless given), within `r.pool_chars` for the pool and
+    `r.context_chars` a passage otherwise, with `r.headings` and `r.pool_neighbours`."""
+    context = context or r.context
+    chars = r.pool_chars if context == "pool" else r.context_chars
+    return prompt_sources(question, sources, context, chars, embed, r.headings, r.pool_neighbours)
 
 
 def _length(sentences: list[str], kept: set[int]) -> int:

@@ -261,23 +261,38 @@ def prompt_label(source) -> str:
 
 
 def format_sources(sources, headings: str = "every") -> str:
-    """Numbered sources, each headed by its title, outlet and date, as the model reads them.
-
-    With `headings` "once", a passage of an article already shown is headed by a pointer to
-    the first passage of it instead ("[3] (the same article as [1])").
-    """
-    first: dict[str, int] = {}
-    parts = []
-    for s in sources:
-        shown = first.setdefault(s.article_id, s.n) if headings == "once" else s.n
-        heading = prompt_label(s) if shown == s.n else repeat_heading(shown)
-        parts.append(f"[{s.n}] {heading}\n{prompt_text(s.text)}")
-    return "\n\n".join(parts)
+    """Numbered sources, each headed by its title, outlet and date, as the model reads them
+    (with `headings` "once", a passage of an article already shown by a pointer: `heading`)."""
+    return "\n\n".join(
+        f"[{s.n}] {heading(s, sources[:i], headings)}\n{prompt_text(s.text)}"
+        for i, s in enumerate(sources)
+    )
 
 
-def repeat_heading(n: int) -> str:
-    """The heading of a passage whose article passage [n] already headed."""
-    return f"(the same article as [{n}])"
+def heading(source, before, headings: str = "every") -> str:
+    """The heading line of `source` shown after the passages `before`: its title, outlet and
+    date; with `headings` "once", when one of `before` is of the same article, a pointer to the
+    first such passage instead ("(the same article as [1])"). `qa.context.pool` prices it so."""
+    if headings == "once":
+        for s in before:
+            if s.article_id == source.article_id:
+                return f"(the same article as [{s.n}])"
+    return prompt_label(source)
+
+
+def date_line(date: str | None) -> str:
+    """The prompt's line giving the question's date ("" without one)."""
+    return f"Today's date is {date}.\n\n" if date else ""
+
+
+def answer_inputs(question: str, shown, headings: str, date: str | None) -> dict:
+    """The answer prompts' inputs: the question, the passages as the model reads them (`shown`,
+    headed as `headings` says) and the date line."""
+    return {
+        "question": question,
+        "sources_text": format_sources(shown, headings),
+        "date_line": date_line(date),
+    }
 
 
 def history_lines(history) -> list[str]:

@@ -26,32 +26,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa.context import prompt_sources  # noqa: E402
+from qa.context import shown_sources  # noqa: E402
 from qa.eval.score import row_sources  # noqa: E402
 from qa.models import generate, get_chat_model  # noqa: E402
-from qa.prompts import SHORT_PROMPT, format_sources  # noqa: E402
+from qa.prompts import SHORT_PROMPT, answer_inputs  # noqa: E402
 from qa.settings import get_settings  # noqa: E402
 from vectorstore.embed import make_embeddings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def prompt_inputs(row: dict, cut) -> dict:
-    """The prompt's inputs for a results row, its passages cut as `cut` cuts them."""
-    date = row.get("question_date")
-    return {
-        "question": row["question"],
-        "sources_text": format_sources(cut(row["question"], row_sources(row))),
-        "date_line": f"Today's date is {date}.\n\n" if date else "",
-    }
-
-
-def cutter(settings):
-    """The passages as the configured context shows them to the model (qa.context)."""
+def prompt_maker(settings):
+    """A results row -> the prompt's inputs, its passages shown as the configured context shows
+    them to the model (`qa.context.shown_sources`)."""
     r = settings.retrieval
-    chars = r.pool_chars if r.context == "pool" else r.context_chars
     embed = make_embeddings(settings.store).embed_documents if r.context == "pool" else None
-    return lambda question, sources: prompt_sources(question, sources, r.context, chars, embed)
+
+    def inputs(row: dict) -> dict:
+        shown = shown_sources(row["question"], row_sources(row), r, embed)
+        return answer_inputs(row["question"], shown, r.headings, row.get("question_date"))
+
+    return inputs
 
 
 def timed(model, inputs: dict) -> tuple[float, float, str]:
@@ -100,15 +95,15 @@ def main() -> int:
     rows = [json.loads(line) for line in args.results.read_text("utf-8").splitlines()]
     rows = [r for r in rows if r.get("sources")][: args.n]
     cold, warm, lengths = [], [], []
-    cut = cutter(settings)  # what the model reads of each row's passages
-    timed(model, prompt_inputs(rows[-1], cut))  # loads the model
+    prompt_inputs = prompt_maker(settings)  # what the model reads of each row's passages
+    timed(model, prompt_inputs(rows[-1]))  # loads the model
     for i, row in enumerate(rows):
         model._llm.cached_tokens = []  # nothing cached: every token of the prompt is read
         model._llm._ctx.kv_cache_clear()
-        cold.append(timed(model, prompt_inputs(row, cut)))
+        cold.append(timed(model, prompt_inputs(row)))
         lengths.append(len(model._llm.cached_tokens))
-        timed(model, prompt_inputs(rows[i - 1], cut))  # the question before it, as in use
-        warm.append(timed(model, prompt_inputs(row, cut)))
+        timed(model, prompt_inputs(rows[i - 1]))  # the question before it, as in use
+        warm.append(timed(model, prompt_inputs(row)))
         print(
             f"{lengths[-1]:4d} tokens  cold first {cold[-1][0]:5.2f} s total {cold[-1][1]:5.2f} s"
             f"  cached prefix first {warm[-1][0]:5.2f} s total {warm[-1][1]:5.2f} s"

@@ -6,8 +6,17 @@ The answer-first reader's checks (qa/reader.py) are deterministic given the mode
 the passages shown and the keyword index's idf, all of which a results.jsonl row or the store
 holds. So a change to the checks alone can be measured on a run's stored replies, exactly: the
 first line is re-read (a retry line, if the run had one, is ignored, as with `llm.retry` off),
-each row is scored again, and the summary of the run as stored and as re-read is printed, then
-every row whose answer changed. Writes nothing.
+and when it is refused and the run took a second look (`retrieval.widen`), the second look's
+line is read instead; each row is scored again, and the summary of the run as stored and as
+re-read is printed, then every row whose answer changed. Writes nothing.
+
+`--min-topic-coverage` plays another threshold of the topic check. A lower one is exact on a run
+that asked the model for every question (the `ask-off-topic` configuration: the default does
+not ask when no passage is about the question, so its rows hold no reply to re-read); a higher
+one is not, as a first line it refuses would have had a second look the run did not take.
+
+    .venv/bin/python scripts/reread_eval.py /tmp/nq/s27/rtqa/ask-off-topic \
+        --store /tmp/nq/rtqa-store --min-topic-coverage 0.3
 
 `--wider RUN` also plays the pooled default's second look (`retrieval.widen`, qa/chain.py): a
 row that is refused when re-read takes instead the re-read reply of the same question in RUN, a
@@ -38,8 +47,10 @@ KEYS = ("answer_accuracy", "text_accuracy", "refusal_accuracy", "false_refusal_r
 
 def reread(row: dict, embed, weigh) -> dict:
     sources = row_sources(row)
-    first = (row.get("raw_text") or "").split("\n", 1)[0]
-    got = reader.read(row["question"], first, sources, embed, weigh)
+    lines = (row.get("raw_text") or "").split("\n")
+    got = reader.read(row["question"], lines[0], sources, embed, weigh)
+    if got.refused and "widen" in row["timings"] and len(lines) > 1:  # the second look's reply
+        got = reader.read(row["question"], lines[1], sources, embed, weigh)
     cited = [{"n": c.n, "article_id": c.article_id, "quote": c.quote} for c in got.citations]
     return row | {
         "answer": got.text,
@@ -61,7 +72,15 @@ def main() -> int:
     parser.add_argument(
         "--wider", type=Path, help="a passages-context run of the same questions (see above)"
     )
+    parser.add_argument(
+        "--min-topic-coverage",
+        type=float,
+        default=reader.MIN_TOPIC_COVERAGE,
+        help="the topic check's threshold (qa/reader.py; default %(default)s): a lower one is "
+        "played exactly on a run that asked the model for every question (ask-off-topic)",
+    )
     args = parser.parse_args()
+    reader.MIN_TOPIC_COVERAGE = args.min_topic_coverage
     rows = load(args.run)
     embeddings = LocalEmbeddings(None, 32)
     index = KeywordIndex(args.store / "keyword") if args.store else None

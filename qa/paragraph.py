@@ -34,14 +34,13 @@ from vectorstore.ingest.text import split_sentences
 from .cite import Embed, Support, cosines, find_support, is_refusal, split_answer
 from .prompts import CANNOT_ANSWER, is_hostile
 from .reader import (
-    MIN_TOPIC_COVERAGE,
     MODEL_REFUSED,
     NOTHING_RETRIEVED,
     OFF_TOPIC,
     Reading,
     Weigh,
+    on_topic,
     question_body,
-    topic_coverages,
 )
 from .route import COMPARISON, TIMELINE, topic_words
 from .types import Citation, Source
@@ -74,8 +73,7 @@ def about(question: str, sources: list[Source], weigh: Weigh | None = None) -> l
     """The passages about the question's topic (its words less what kind of paragraph it asks
     for): the only ones the paragraph may quote. With none, `compose` refuses whatever the model
     wrote (`off_topic`), so the chain does not ask it (qa/chain.py)."""
-    coverage = topic_coverages(topic_words(question_body(question)), sources, weigh)
-    return [s for s, c in zip(sources, coverage, strict=True) if c >= MIN_TOPIC_COVERAGE]
+    return on_topic(topic_words(question_body(question)), sources, weigh)
 
 
 def compose(
